@@ -1,0 +1,36 @@
+"""napari-labelprep: prepare labelled image datasets fast.
+
+The public API is a pure NumPy core, usable without napari::
+
+    from labelprep import LabelIndex, rle, presize, patches
+
+Submodules are imported lazily, so ``import labelprep`` stays cheap (no numba
+compilation, no Qt) until a feature is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["LabelIndex", "rle", "presize", "patches", "samples", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from . import patches, presize, rle, samples
+    from .index import LabelIndex
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LabelIndex":
+        from .index import LabelIndex
+
+        return LabelIndex
+    if name in {"rle", "presize", "patches", "samples"}:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'labelprep' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,39 @@
+"""The plugin as a whole in a real viewer: docks, samples, screenshots, the demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelprep._commands.demo import PLUGIN, WIDGETS, open_demo
+
+from .conftest import assert_not_blank
+
+
+@pytest.mark.parametrize("widget_name", WIDGETS)
+@pytest.mark.parametrize("sample", ["cells3d", "photo2d"])
+def test_each_widget_docks_with_each_sample(viewer, qtbot, widget_name, sample):
+    layers = viewer.open_sample(PLUGIN, sample)
+    assert [layer._type_string for layer in layers] == ["image", "labels"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
+    assert widget in viewer.window.dock_widgets.values()
+    shot = viewer.screenshot(canvas_only=True)
+    assert_not_blank(shot)
+
+
+def test_sample_layers_hold_the_generated_data(viewer):
+    from labelprep import samples
+
+    image, labels = samples.cells_3d()
+    viewer.open_sample(PLUGIN, "cells3d")
+    np.testing.assert_array_equal(viewer.layers["cells image"].data, image)
+    np.testing.assert_array_equal(viewer.layers["cells labels"].data, labels)
+
+
+def test_demo_docks_all_four_widgets(viewer, qtbot):
+    open_demo(viewer, "cells3d")
+    docked = set(viewer.window.dock_widgets.keys())
+    for name in WIDGETS:
+        assert any(name in title for title in docked), (name, docked)
+    assert viewer.layers["cells labels"].data.ndim == 3
+    assert_not_blank(viewer.screenshot(canvas_only=False))

@@ -1,0 +1,31 @@
+"""Shared fixtures: the synthetic data of ``labelprep.samples``, cached per session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelprep import samples
+
+
+@pytest.fixture(scope="session")
+def cells():
+    """(image, labels) of the default 3D sample stack; read-only to catch mutation."""
+    image, labels = samples.cells_3d()
+    image.setflags(write=False)
+    labels.setflags(write=False)
+    return image, labels
+
+
+@pytest.fixture(scope="session")
+def photo():
+    """(rgb, mask) of the default 2D sample photo; read-only to catch mutation."""
+    rgb, mask = samples.photo_2d()
+    rgb.setflags(write=False)
+    mask.setflags(write=False)
+    return rgb, mask
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
