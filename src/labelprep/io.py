@@ -1,0 +1,187 @@
+"""Reading images and labelled stacks from disk, with errors that name the file.
+
+One place for file reading, shared by every feature, the CLI and the widgets:
+
+- :func:`read_image` reads one 2D (or 3D) image: TIFF (tifffile), PNG/JPEG/BMP/... (Pillow,
+  EXIF orientation applied), or ``.npy``.
+- :func:`read_stack` reads a labelled stack: a (multi-page) TIFF, a folder of 2D slices
+  (natural sort order), or a ``.npy`` (memory-mapped, not loaded).
+- :func:`list_images` lists the image files under a folder, recursively, sorted.
+
+Unreadable or corrupt files raise :class:`ImageReadError` (a ``ValueError``) whose message
+names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._progress import ProgressCallback, report
+
+__all__ = [
+    "ImageReadError",
+    "IMAGE_SUFFIXES",
+    "TIFF_SUFFIXES",
+    "list_images",
+    "read_image",
+    "read_stack",
+    "natural_key",
+]
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES + (".npy",)
+
+PathLike = str | os.PathLike
+
+
+class ImageReadError(ValueError):
+    """A file could not be read as an image; the message names the file and why."""
+
+    def __init__(self, path: PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read {self.path}: {reason}")
+
+
+def natural_key(path: PathLike) -> list:
+    """Sort key where 'slice2' < 'slice10' (digits compared as numbers)."""
+    parts = re.split(r"(\d+)", Path(path).name)
+    return [int(p) if p.isdigit() else p.lower() for p in parts]
+
+
+def list_images(folder: PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files under ``folder`` (recursively), as sorted paths.
+
+    Hidden files and folders (starting with '.') are skipped, as are files whose suffix
+    (case-insensitive) is not in ``suffixes``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    wanted = tuple(s.lower() for s in suffixes)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and name.lower().endswith(wanted):
+                found.append(Path(dirpath) / name)
+    rel = {p: p.relative_to(root) for p in found}
+    return sorted(found, key=lambda p: [natural_key(part) for part in rel[p].parts])
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode == "P":
+                # palette images are label images: keep the indices, not the colours
+                return np.asarray(im)
+            if im.mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(im).astype(np.uint16, copy=False)
+            if im.mode not in ("1", "L", "RGB", "RGBA", "I", "F", "LA"):
+                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            return np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(path, f"not a readable image ({exc})") from exc
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+        raise ImageReadError(path, f"not a readable TIFF ({exc})") from exc
+
+
+def _read_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ImageReadError(path, f"not a readable .npy array ({exc})") from exc
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read one image file into a NumPy array.
+
+    TIFF via tifffile, ``.npy`` via NumPy, other formats via Pillow with the EXIF
+    orientation applied (so a mask stays aligned with its photo). Palette images keep
+    their indices (label ids), 16-bit greyscale stays 16-bit.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ImageReadError
+        If the file is corrupt or not an image; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return _read_tiff(path)
+    if suffix == ".npy":
+        return _read_npy(path)
+    return _read_pil(path)
+
+
+def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.ndarray:
+    """Read a labelled stack: a TIFF, a folder of 2D slices, or a ``.npy`` file.
+
+    A folder's slices (any of :data:`IMAGE_SUFFIXES`, directly inside it) are sorted
+    naturally ('z2' before 'z10') and must all have the same shape and dtype. ``.npy``
+    files are memory-mapped read-only rather than loaded. ``progress(done, total)`` is
+    called per slice for folders.
+
+    Raises
+    ------
+    FileNotFoundError, ImageReadError, ValueError
+        Missing path; unreadable file; slices of mixed shape/dtype or an empty folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        slices = sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and not p.name.startswith(".")),
+            key=natural_key,
+        )
+        if not slices:
+            raise ValueError(f"no image slices found in folder {path}")
+        first = read_image(slices[0])
+        if first.ndim != 2:
+            raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
+        stack = np.empty((len(slices), *first.shape), dtype=first.dtype)
+        stack[0] = first
+        report(progress, 1, len(slices))
+        for i, p in enumerate(slices[1:], start=1):
+            plane = read_image(p)
+            if plane.shape != first.shape or plane.dtype != first.dtype:
+                raise ValueError(
+                    f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
+                    f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
+                )
+            stack[i] = plane
+            report(progress, i + 1, len(slices))
+        return stack
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        out = _read_npy(path, mmap=True)
+    elif suffix in TIFF_SUFFIXES:
+        out = _read_tiff(path)
+    else:
+        raise ImageReadError(
+            path, "unsupported stack format (expected .tif/.tiff, .npy or a folder of slices)"
+        )
+    report(progress, 1, 1)
+    return out
