@@ -520,6 +520,26 @@ def test_missing_file_and_volume_given_a_2d_patch(tmp_path):
         PatchSampler([])
 
 
+def test_match_masks(tmp_path):
+    from labelprep.patches import match_masks
+
+    (tmp_path / "img" / "sub").mkdir(parents=True)
+    (tmp_path / "msk" / "sub").mkdir(parents=True)
+    images = [tmp_path / "img" / "a.jpg", tmp_path / "img" / "sub" / "b.JPG"]
+    for p in images:
+        p.touch()
+    (tmp_path / "msk" / "a_m.png").touch()
+    (tmp_path / "msk" / "sub" / "b_m.PNG").touch()
+    (tmp_path / "msk" / "sub" / "b.png").touch()  # wrong suffix: ignored
+    got = match_masks(images, tmp_path / "img", tmp_path / "msk", "_m")
+    assert got == [tmp_path / "msk" / "a_m.png", tmp_path / "msk" / "sub" / "b_m.PNG"]
+    with pytest.raises(FileNotFoundError, match=r"1 image\(s\): a.jpg"):
+        match_masks(images, tmp_path / "img", tmp_path / "msk")
+    (tmp_path / "msk" / "a_m.tif").touch()
+    with pytest.raises(ValueError, match="several masks"):
+        match_masks(images, tmp_path / "img", tmp_path / "msk", "_m")
+
+
 # ------------------------------------------------------------------ helpers
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "SamplerStats",
     "centre_values",
     "coverage",
+    "match_masks",
 ]
 
 MODES = ("uniform", "foreground", "class_balanced")
@@ -217,6 +218,59 @@ def coverage(shape: Sequence[int], corners: np.ndarray, patch_size: Sequence[int
     for d in range(nd):
         np.cumsum(diff, axis=d, out=diff)
     return diff[tuple(slice(0, s) for s in shape)].astype(np.int32)
+
+
+def match_masks(
+    images: Sequence[PathLike],
+    image_root: PathLike,
+    mask_root: PathLike,
+    suffix: str = "",
+) -> list[Path]:
+    """The mask file of every image: same relative folder and stem under ``mask_root``.
+
+    ``image_root/a/b/img7.jpg`` is paired with ``mask_root/a/b/img7{suffix}.*`` (any
+    image extension, e.g. ``.png``). Raises FileNotFoundError listing images without a
+    mask, or ValueError when a stem matches several mask files.
+
+    >>> match_masks(["data/img/x.jpg"], "data/img", "data/masks")  # doctest: +SKIP
+    [PosixPath('data/masks/x.png')]
+    """
+    from .io import IMAGE_SUFFIXES
+
+    image_root, mask_root = Path(image_root), Path(mask_root)
+    if not mask_root.is_dir():
+        raise NotADirectoryError(f"mask folder not found: {mask_root}")
+    listings: dict[Path, dict[str, list[Path]]] = {}
+    out, missing = [], []
+    for path in images:
+        path = Path(path)
+        try:
+            rel = path.relative_to(image_root)
+        except ValueError:
+            rel = Path(path.name)
+        folder = mask_root / rel.parent
+        if folder not in listings:
+            by_stem: dict[str, list[Path]] = {}
+            if folder.is_dir():
+                for f in sorted(folder.iterdir()):
+                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
+                        by_stem.setdefault(f.stem, []).append(f)
+            listings[folder] = by_stem
+        found = listings[folder].get(rel.stem + suffix, [])
+        if not found:
+            missing.append(str(rel))
+        elif len(found) > 1:
+            names = ", ".join(f.name for f in found)
+            raise ValueError(f"image {path} matches several masks in {folder}: {names}")
+        else:
+            out.append(found[0])
+    if missing:
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise FileNotFoundError(
+            f"no mask named <stem>{suffix}.<ext> in {mask_root} for {len(missing)} image(s): "
+            f"{', '.join(missing[:5])}{more}"
+        )
+    return out
 
 
 def _is_pathlike(x: Any) -> bool:

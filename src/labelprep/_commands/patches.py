@@ -1,15 +1,185 @@
-"""``labelprep patches``: not yet available."""
+"""``labelprep patches``: sample random patches (and mask crops) into one ``.npz`` file.
+
+Example::
+
+    labelprep patches photos/ --masks masks/ --size 64 --n 10000 --mode class_balanced \\
+        --out patches.npz
+
+The ``.npz`` holds ``images`` (n, *size[, C]), ``masks`` (n, *size) when masks were
+given, ``origins`` (n, 1 + ndim: source index and first corner), ``sources`` (the image
+paths, indexed by ``origins[:, 0]``), ``mask_sources``, and the settings used.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _class_weights(text: str) -> dict[int, float]:
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {int(k): float(v) for k, v in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CLASS=WEIGHT[,CLASS=WEIGHT...], e.g. 0=1,1=2, got {text!r}"
+        ) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("src", type=Path, metavar="SRC",
+                        help="a folder of images (searched recursively) or one image file")
+    parser.add_argument("--masks", type=Path, metavar="MASKDIR",
+                        help="folder of masks with the same relative paths and stems as the "
+                             "images (any image extension), or one mask file")
+    parser.add_argument("--mask-suffix", default="", metavar="TEXT",
+                        help="text after the image stem in mask names, e.g. _mask")
+    parser.add_argument("--size", type=int, nargs="+", default=[64], metavar="N",
+                        help="patch size: one number (square 2D), or 2 (Y X) or 3 (Z Y X) "
+                             "numbers (default 64)")
+    parser.add_argument("--n", type=int, default=1000, help="number of patches (default 1000)")
+    parser.add_argument("--out", type=Path, default=Path("patches.npz"), metavar="NPZ",
+                        help="output file (default patches.npz), written atomically")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--mode", choices=("uniform", "foreground", "class_balanced"),
+                        default="uniform", help="where patches are centred (default uniform)")
+    parser.add_argument("--class-weights", type=_class_weights, metavar="C=W,...",
+                        help="class weights for --mode class_balanced, e.g. 0=0,1=1,2=3")
+    parser.add_argument("--cache-size", type=int, default=16,
+                        help="decoded images kept in memory (default 16)")
+    parser.add_argument("--replace-every", type=int, default=32,
+                        help="swap one cached image every this many patches (default 32)")
+    parser.add_argument("--border", choices=("valid", "pad"), default="valid",
+                        help="valid: only full patches (default); pad: pad where needed")
+    parser.add_argument("--pad-mode", choices=("constant", "reflect"), default="constant",
+                        help="padding for --border pad: zeros (default) or mirror")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="patches per batch, for the distinct-images statistic (default 32)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="image loading threads (default min(2, cores))")
+    parser.add_argument("--compress", action="store_true", help="write a compressed .npz")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _sources(args: argparse.Namespace):
+    from labelprep.io import list_images
+    from labelprep.patches import match_masks
+
+    src = args.src
+    if src.is_dir():
+        images = list_images(src)
+        if not images:
+            raise ValueError(f"no image files found in {src}")
+    elif src.is_file():
+        images = [src]
+    else:
+        raise FileNotFoundError(f"no such file or folder: {src}")
+    masks = None
+    if args.masks is not None:
+        if args.masks.is_file():
+            if len(images) != 1:
+                raise ValueError(f"--masks {args.masks} is one file but SRC has {len(images)} "
+                                 f"images; give a mask folder")
+            masks = [args.masks]
+        else:
+            root = src if src.is_dir() else src.parent
+            masks = match_masks(images, root, args.masks, args.mask_suffix)
+    return images, masks
+
+
+def _write_npz(out: Path, arrays: dict, compress: bool) -> None:
+    import numpy as np
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            (np.savez_compressed if compress else np.savez)(f, **arrays)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
-    print("labelprep patches: not yet available in this version", file=sys.stderr)
-    return 2
+    import numpy as np
+
+    from labelprep._progress import report, tqdm_progress
+    from labelprep.io import ImageReadError
+    from labelprep.patches import PatchSampler
+
+    def fail(message: str) -> int:
+        print(f"labelprep patches: error: {message}", file=sys.stderr)
+        return 2
+
+    if args.n < 1:
+        return fail(f"--n must be >= 1, got {args.n}")
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be >= 1, got {args.batch_size}")
+    size = args.size * 2 if len(args.size) == 1 else args.size
+    if len(size) not in (2, 3):
+        return fail(f"--size takes 1, 2 or 3 numbers, got {len(args.size)}")
+    if args.out.suffix.lower() != ".npz":
+        return fail(f"--out must end with .npz, got {args.out}")
+    try:
+        images, masks = _sources(args)
+        t0 = time.perf_counter()
+        parts = []
+        with PatchSampler(
+            images, masks, tuple(size), cache_size=args.cache_size,
+            replace_every=args.replace_every, mode=args.mode, seed=args.seed,
+            border=args.border, pad_mode=args.pad_mode, class_weights=args.class_weights,
+            workers=args.workers,
+        ) as sampler, tqdm_progress("patches", unit="patch", disable=args.quiet) as progress:
+            done = 0
+            report(progress, 0, args.n)
+            while done < args.n:
+                batch = sampler.sample(min(args.batch_size, args.n - done))
+                parts.append(batch)
+                done += len(batch)
+                report(progress, done, args.n)
+            stats = sampler.stats
+            sources = sampler.sources
+        elapsed = time.perf_counter() - t0
+        arrays = {
+            "images": np.concatenate([b.images for b in parts]),
+            "origins": np.concatenate([b.origins for b in parts]),
+            "sources": np.array(sources),
+            "patch_size": np.array(size),
+            "seed": np.array(args.seed),
+            "mode": np.array(args.mode),
+            "border": np.array(args.border),
+            "pad_mode": np.array(args.pad_mode),
+        }
+        if masks is not None:
+            arrays["masks"] = np.concatenate([b.masks for b in parts])
+            arrays["mask_sources"] = np.array([str(m) for m in masks])
+        _write_npz(args.out, arrays, args.compress)
+    except (ValueError, TypeError, OSError, ImageReadError) as exc:
+        return fail(str(exc))
+
+    n = args.n
+    shape = "x".join(map(str, size))
+    extra = arrays["images"].shape[1 + len(size):]
+    channels = f", {extra[0]} channels" if extra else ""
+    print(f"wrote {args.out}: {n} patches of {shape}{channels} ({arrays['images'].dtype}) "
+          f"from {len(sources)} image(s){' with masks' if masks is not None else ''}")
+    print(f"mean distinct images per batch of {args.batch_size}: "
+          f"{stats.mean_distinct_per_batch:.1f}")
+    print(f"images loaded: {stats.images_loaded} ({stats.images_seen} distinct), "
+          f"waited on loading {stats.wait_seconds:.2f} s, total {elapsed:.2f} s "
+          f"({n / max(elapsed, 1e-9):.0f} patches/s)")
+    if stats.fallback_patches:
+        print(f"note: {stats.fallback_patches} patches were drawn uniformly because no cached "
+              f"mask had a suitable class")
+    if masks is not None:
+        centre = tuple(p // 2 for p in size)
+        classes, counts = np.unique(arrays["masks"][(slice(None), *centre)], return_counts=True)
+        shown = ", ".join(f"{c}: {100 * k / n:.1f}%" for c, k in list(zip(classes, counts))[:12])
+        more = f", ... ({len(classes)} classes)" if len(classes) > 12 else ""
+        print(f"patch centre classes: {shown}{more}")
+    return 0
