@@ -1,0 +1,647 @@
+"""Multi-class run-length encoding (RLE) of label masks, COCO-compatible.
+
+One encoding stores every class of a mask: COCO's run-length encoding with a
+``values`` key added, holding the label of each run::
+
+    >>> import numpy as np
+    >>> from labelprep import rle
+    >>> mask = np.array([[0, 0, 1, 1, 0],
+    ...                  [3, 0, 1, 1, 0],
+    ...                  [3, 3, 1, 1, 0],
+    ...                  [3, 3, 0, 0, 0]], dtype=np.uint8)
+    >>> r = rle.encode(mask)
+    >>> r["values"], r["counts"]
+    ([0, 3, 0, 3, 1, 0, 1, 0], [1, 3, 2, 2, 3, 1, 3, 5])
+    >>> bool((rle.decode(r) == mask).all())
+    True
+
+Runs follow column-major (Fortran) order over all axes, exactly as COCO: the first
+axis varies fastest; ``size`` is the array shape and ``dtype`` the NumPy dtype name.
+``to_coco``/``from_coco`` convert binary masks to and from COCO's own RLE (identical
+to ``pycocotools.mask.encode``), ``save``/``load`` read and write ``*.rle.json`` files.
+
+Every function checks its input and raises ``ValueError`` (``TypeError`` for a float
+mask) naming the problem rather than returning garbage.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._progress import ProgressCallback, report
+
+__all__ = [
+    "encode",
+    "decode",
+    "compact",
+    "expand",
+    "num_runs",
+    "to_coco",
+    "from_coco",
+    "save",
+    "load",
+    "dumps",
+    "SUFFIX",
+]
+
+SUFFIX = ".rle.json"
+"""Conventional file name suffix of a multi-class RLE file."""
+
+DTYPES = (
+    "bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+)
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# split work into chunks (for progress reports) only above this many elements
+_CHUNK_ELEMENTS = 1 << 22
+_N_CHUNKS = 32
+
+RLE = dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _kernels():
+    """The numba kernels, imported on first use (keeps ``import labelprep.rle`` cheap)."""
+    from ._kernels import rle as kernels
+
+    return kernels
+
+
+def _as_mask(mask: Any, name: str = "mask") -> np.ndarray:
+    """``mask`` as a native-byte-order integer or bool array, or a clear error."""
+    if isinstance(mask, Mapping):
+        raise TypeError(f"{name} must be an array, got a dict (decode it first)")
+    a = np.asarray(mask)
+    if a.dtype.kind not in "biu":
+        if a.dtype.kind == "f":
+            raise TypeError(
+                f"{name} has float dtype {a.dtype}: RLE stores integer labels; cast it "
+                f"first, e.g. {name}.astype(np.uint16), if its values are whole numbers"
+            )
+        raise TypeError(f"{name} must be an integer or bool array, got dtype {a.dtype}")
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
+def _unsigned_view(a: np.ndarray) -> np.ndarray:
+    """Same bytes, unsigned dtype of the same width (kernels only compare for equality)."""
+    return a.view(_UNSIGNED[a.dtype.itemsize])
+
+
+def _chunks(n: int, split: bool) -> list[tuple[int, int]]:
+    """``0 .. n`` in about ``_N_CHUNKS`` pieces if ``split`` (to report progress), else whole."""
+    if not split or n <= 1:
+        return [(0, n)]
+    step = -(-n // _N_CHUNKS)
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _runs(a: np.ndarray, progress: ProgressCallback | None = None):
+    """(starts, values) of the runs of ``a`` in column-major order; ``a`` unsigned."""
+    k = _kernels()
+    n = a.size
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, a.dtype)
+    if a.ndim >= 2 and not a.flags.f_contiguous:
+        if a.flags.c_contiguous:
+            a2 = a.reshape(a.shape[0], -1)
+        elif a.ndim == 2 and abs(a.strides[1]) <= abs(a.strides[0]):
+            a2 = a  # C-like strided 2D view (e.g. a crop): the row sweep reads it as is
+        else:
+            a2 = None
+        if a2 is not None:
+            return _runs_row_sweep(a2, np.asarray(a.shape[1:], np.int64), progress)
+        a = np.asfortranarray(a)  # other strided layouts: one copy, then a flat scan
+    flat = a.reshape(-1, order="F")  # a view: a is F-contiguous (or 0/1-D)
+    parts = []
+    for lo, hi in _chunks(n, progress is not None and n >= _CHUNK_ELEMENTS):
+        parts.append(k.flat_run_starts(flat, lo, hi))
+        report(progress, hi, n)
+    starts = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return starts, flat[starts]
+
+
+def _runs_row_sweep(a2: np.ndarray, col_shape: np.ndarray, progress):
+    """Runs of a C-ordered (H, R) array in column-major order, reading it row by row."""
+    k = _kernels()
+    h, ncols = a2.shape
+    row_chunks = _chunks(h, progress is not None and a2.size >= _CHUNK_ELEMENTS)
+    total = 2 * h + 1
+    cnt = np.zeros(ncols, np.int64)
+    for i0, i1 in row_chunks:
+        k.count_column_changes(a2, cnt, i0, i1)
+        report(progress, i1, total)
+    off = np.zeros(ncols + 1, np.int64)
+    np.cumsum(cnt, out=off[1:])
+    rows = np.empty(int(off[-1]), np.int64)
+    cursor = off[:-1].copy()
+    for i0, i1 in row_chunks:
+        k.record_column_changes(a2, cursor, rows, i0, i1)
+        report(progress, h + i1, total)
+    starts, values = k.assemble_column_runs(a2, col_shape, off, rows)
+    report(progress, total, total)
+    return starts, values
+
+
+def _check_size(size: Any) -> tuple[int, ...]:
+    if isinstance(size, (str, bytes)) or not isinstance(size, (Sequence, np.ndarray)):
+        raise ValueError(f"'size' must be a list of non-negative integers, got {size!r}")
+    out = []
+    for s in size:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"'size' must hold integers, got {s!r} in {list(size)!r}")
+        if s < 0:
+            raise ValueError(f"'size' must not be negative, got {list(size)!r}")
+        out.append(int(s))
+    if math.prod(out) >= 2**62:
+        raise ValueError(f"'size' {out} is too large")
+    return tuple(out)
+
+
+def _check_dtype(r: Mapping, values: np.ndarray | None) -> np.dtype:
+    name = r.get("dtype")
+    if name is None:
+        # files from the seed format carry no dtype: smallest integer type that fits
+        if values is None or values.size == 0:
+            return np.dtype(np.uint8)
+        lo, hi = int(values.min()), int(values.max())
+        for dt in (np.uint8, np.uint16, np.uint32, np.uint64) if lo >= 0 else (
+            np.int8, np.int16, np.int32, np.int64
+        ):
+            if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+                return np.dtype(dt)
+        raise ValueError(f"'values' range {lo}..{hi} fits no integer dtype")
+    if not isinstance(name, str) or name not in DTYPES:
+        raise ValueError(f"'dtype' must be one of {', '.join(DTYPES)}; got {name!r}")
+    return np.dtype(name)
+
+
+def _int_array(seq: Any, key: str, allow_bool: bool = False) -> np.ndarray:
+    """A list/tuple/array of integers as an integer NumPy array, or ValueError.
+
+    Lists from JSON go through ``array.array`` (several times faster than
+    ``np.asarray`` on Python ints); integers beyond int64/uint64 come back as an object
+    array (the range checks reject them). Python bools count as the ints 0 and 1 (bool
+    is a subclass of int); bool arrays only where ``allow_bool``.
+    """
+    if isinstance(seq, np.ndarray):
+        if seq.ndim != 1:
+            raise ValueError(f"'{key}' must be a flat list of integers, got shape {seq.shape}")
+        if seq.dtype.kind in "iu":
+            return seq
+        if seq.dtype.kind == "b" and allow_bool:
+            return seq.view(np.uint8)
+        if seq.size == 0:
+            return np.zeros(0, np.int64)
+        if seq.dtype != object:
+            raise ValueError(f"'{key}' must hold integers, got an array of dtype {seq.dtype}")
+        items = seq.tolist()
+    elif isinstance(seq, (list, tuple)):
+        if len(seq) == 0:
+            return np.zeros(0, np.int64)
+        try:
+            return np.frombuffer(array.array("Q", seq), np.uint64)
+        except OverflowError:  # a negative number (or one >= 2**64)
+            try:
+                return np.frombuffer(array.array("q", seq), np.int64)
+            except (OverflowError, TypeError):
+                pass
+        except TypeError:  # not all ints
+            pass
+        items = seq
+    else:
+        raise ValueError(
+            f"'{key}' must be a list of integers or a string, got {type(seq).__name__}"
+        )
+    for v in items:
+        if not isinstance(v, (int, np.integer)):
+            raise ValueError(f"'{key}' must hold integers only, got {v!r}")
+    return np.array([int(v) for v in items], dtype=object)
+
+
+def _values_as(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` cast to ``dtype`` after checking each one fits (bool: 0 or 1)."""
+    if dtype == np.bool_:
+        if values.size and (values.dtype == object or values.min() < 0 or values.max() > 1):
+            raise ValueError("'values' of a bool mask must be 0 or 1")
+        return values.astype(np.bool_)
+    info = np.iinfo(dtype)
+    if values.size:
+        lo, hi = values.min(), values.max()
+        if int(lo) < info.min or int(hi) > info.max:
+            raise ValueError(
+                f"'values' range {int(lo)}..{int(hi)} does not fit dtype {dtype.name}"
+            )
+    if values.dtype == object:
+        return np.array(values.tolist(), dtype=dtype)
+    return values.astype(dtype, copy=False)
+
+
+def _decode_string(s: Any, key: str, delta: bool) -> np.ndarray:
+    if isinstance(s, str):
+        try:
+            buf = s.encode("ascii")
+        except UnicodeEncodeError:
+            pos = next(i for i, ch in enumerate(s) if ord(ch) > 127)
+            raise ValueError(
+                f"'{key}' string has character {s[pos]!r} at position {pos}, outside the "
+                "COCO alphabet (chr(48) to chr(111))"
+            ) from None
+    else:
+        buf = bytes(s)
+    k = _kernels()
+    nums, err, pos = k.coco_string_decode(np.frombuffer(buf, np.uint8), delta)
+    if err == k.BAD_CHAR:
+        raise ValueError(
+            f"'{key}' string has character {chr(buf[pos])!r} at position {pos}, outside the "
+            "COCO alphabet (chr(48) to chr(111))"
+        )
+    if err == k.TRUNCATED:
+        raise ValueError(f"'{key}' string is truncated: it ends inside a number")
+    if err == k.OVERFLOW:
+        raise ValueError(f"'{key}' string holds a number that does not fit in 64 bits")
+    return nums
+
+
+def _check_counts(counts: np.ndarray, n: int, key: str = "counts", shape=None) -> np.ndarray:
+    if counts.dtype == object or (counts.dtype == np.uint64 and counts.size and
+                                   counts.max() > np.iinfo(np.int64).max):
+        raise ValueError(f"'{key}' holds a count larger than the mask ({n} elements)")
+    counts = counts.astype(np.int64, copy=False)
+    if counts.size and counts.min() < 0:
+        i = int(np.argmax(counts < 0))
+        raise ValueError(f"'{key}' must not be negative, got {int(counts[i])} at index {i}")
+    if counts.size and counts.max() > n:
+        raise ValueError(
+            f"'{key}' sum to more than the {n} elements of size {list(shape or (n,))}"
+        )
+    if counts.sum(dtype=np.float64) > 2.0**62:  # would overflow an int64 sum
+        raise ValueError(
+            f"'{key}' sum to more than the {n} elements of size {list(shape or (n,))}"
+        )
+    total = int(counts.sum())
+    if total != n:
+        more = "more" if total > n else "fewer"
+        raise ValueError(
+            f"'{key}' sum to {total}, {more} than the {n} elements of size "
+            f"{list(shape or (n,))}"
+        )
+    return counts
+
+
+def _parse(r: Any) -> tuple[tuple[int, ...], np.dtype, np.ndarray, np.ndarray]:
+    """Validate a multi-class RLE dict; return (shape, dtype, values, counts) arrays."""
+    if not isinstance(r, Mapping):
+        raise ValueError(f"an RLE must be a dict with 'size', 'values' and 'counts', got "
+                         f"{type(r).__name__}")
+    missing = [key for key in ("size", "values", "counts") if key not in r]
+    if missing:
+        hint = " (a COCO RLE? use rle.from_coco)" if missing == ["values"] else ""
+        raise ValueError(f"RLE is missing key(s) {', '.join(map(repr, missing))}{hint}")
+    shape = _check_size(r["size"])
+    n = math.prod(shape)
+    raw_counts, raw_values = r["counts"], r["values"]
+    if isinstance(raw_counts, (str, bytes)):
+        counts = _decode_string(raw_counts, "counts", delta=False)
+    else:
+        counts = _int_array(raw_counts, "counts")
+    if isinstance(raw_values, (str, bytes)):
+        values = _decode_string(raw_values, "values", delta=False)
+        dtype = _check_dtype(r, values)
+        if dtype == np.uint64:
+            values = values.view(np.uint64)  # compact values carry uint64 as bit patterns
+    else:
+        values = _int_array(raw_values, "values", allow_bool=True)
+        dtype = _check_dtype(r, values)
+    if values.size != counts.size:
+        raise ValueError(
+            f"'values' and 'counts' must have the same length, got {values.size} values "
+            f"and {counts.size} counts"
+        )
+    counts = _check_counts(counts, n, "counts", shape)
+    values = _values_as(values, dtype)
+    return shape, dtype, values, counts
+
+
+# ----------------------------------------------------------------------------- public API
+
+def encode(
+    mask: Any, *, compact: bool = False, progress: ProgressCallback | None = None
+) -> RLE:
+    """Multi-class run-length encoding of an integer or bool array of any shape.
+
+    Parameters
+    ----------
+    mask : array_like of int or bool
+        Label image: 2D, a 3D stack, any shape, any memory layout; values of any
+        integer dtype (uint8 .. uint64, signed) are kept exactly.
+    compact : bool
+        Store ``counts`` and ``values`` as COCO-style compressed strings (about 2-4x
+        smaller JSON); :func:`decode` and :func:`load` read both forms.
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances (large arrays only).
+
+    Returns
+    -------
+    dict
+        ``{"size": list(mask.shape), "dtype": mask.dtype.name, "values": [...],
+        "counts": [...]}``: run ``i`` holds ``counts[i]`` elements equal to
+        ``values[i]``, in column-major (Fortran) order. Plain Python ints, ready for
+        JSON.
+
+    Raises
+    ------
+    TypeError
+        If ``mask`` has a float (or other non-integer) dtype.
+
+    Examples
+    --------
+    >>> encode(np.array([[0, 3], [0, 3]], np.uint8))
+    {'size': [2, 2], 'dtype': 'uint8', 'values': [0, 3], 'counts': [2, 2]}
+    """
+    a = _as_mask(mask)
+    starts, values = _runs(_unsigned_view(a), progress)
+    counts = np.diff(starts, append=a.size)
+    values = values.view(a.dtype)
+    r: RLE = {"size": list(a.shape), "dtype": a.dtype.name}
+    if compact:
+        r["values"], r["counts"] = _compact_strings(values, counts)
+    else:
+        r["values"] = values.astype(np.uint8).tolist() if a.dtype == np.bool_ else values.tolist()
+        r["counts"] = counts.tolist()
+    return r
+
+
+def _compact_strings(values: np.ndarray, counts: np.ndarray) -> tuple[str, str]:
+    k = _kernels()
+    if values.dtype == np.uint64:
+        v64 = values.view(np.int64)  # bit pattern: exact, and short for huge values
+    else:
+        v64 = values.astype(np.int64)
+    vs = k.coco_string_encode(v64, False).tobytes().decode("ascii")
+    cs = k.coco_string_encode(counts.astype(np.int64, copy=False), False)
+    return vs, cs.tobytes().decode("ascii")
+
+
+def decode(
+    r: Mapping, *, order: str = "F", progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """The array of a multi-class RLE (exact inverse of :func:`encode`).
+
+    Parameters
+    ----------
+    r : dict
+        ``{"size", "values", "counts"}`` and optionally ``"dtype"`` (lists, or the
+        compact strings of ``encode(..., compact=True)``). Without ``dtype``, as in the
+        seed format, the smallest integer dtype holding the values is used.
+    order : {"F", "C"}
+        Memory layout of the result. ``"F"`` (default, like pycocotools) needs no
+        copy; ``"C"`` returns a C-contiguous array (one extra copy).
+    progress : callable, optional
+        ``progress(done, total)`` for large masks.
+
+    Raises
+    ------
+    ValueError
+        If ``r`` is malformed: missing keys, bad size or dtype, counts that are
+        negative, not integers or do not sum to the size, values that do not fit the
+        dtype, ``values``/``counts`` of different lengths, bad compact strings.
+
+    Examples
+    --------
+    >>> decode({"size": [2, 2], "values": [0, 3], "counts": [2, 2]}).tolist()
+    [[0, 3], [0, 3]]
+    """
+    if order not in ("F", "C"):
+        raise ValueError(f"order must be 'F' or 'C', got {order!r}")
+    shape, dtype, values, counts = _parse(r)
+    n = math.prod(shape)
+    out = np.empty(n, dtype=dtype)
+    if n:
+        k = _kernels()
+        flat = out.view(np.uint8) if dtype == np.bool_ else out
+        vals = values.view(np.uint8) if dtype == np.bool_ else values
+        m = counts.size
+        pos = 0
+        for k0, k1 in _chunks(m, progress is not None and n >= _CHUNK_ELEMENTS):
+            pos = k.fill_runs(flat, vals, counts, k0, k1, pos)
+            report(progress, k1, m)
+    out = out.reshape(shape, order="F")
+    return np.ascontiguousarray(out) if order == "C" else out
+
+
+def num_runs(r: Mapping) -> int:
+    """Number of runs of an RLE (either form), without decoding it."""
+    counts = r["counts"]
+    if isinstance(counts, (str, bytes)):
+        return int(_decode_string(counts, "counts", delta=False).size)
+    return len(counts)
+
+
+def compact(r: Mapping) -> RLE:
+    """The same RLE with ``counts`` and ``values`` as compressed strings (checked first).
+
+    >>> compact({"size": [4], "values": [0, 7], "counts": [1, 3]})["counts"]
+    '13'
+    """
+    shape, dtype, values, counts = _parse(r)
+    out = {key: val for key, val in r.items() if key not in ("values", "counts")}
+    out["size"], out["dtype"] = list(shape), dtype.name
+    values = values.view(np.uint8) if dtype == np.bool_ else values
+    out["values"], out["counts"] = _compact_strings(values, counts)
+    return out
+
+
+def expand(r: Mapping) -> RLE:
+    """The same RLE with ``counts`` and ``values`` as plain lists of ints (checked first)."""
+    shape, dtype, values, counts = _parse(r)
+    out = {key: val for key, val in r.items() if key not in ("values", "counts")}
+    out["size"], out["dtype"] = list(shape), dtype.name
+    out["values"] = values.astype(np.uint8).tolist() if dtype == np.bool_ else values.tolist()
+    out["counts"] = counts.tolist()
+    return out
+
+
+# ----------------------------------------------------------------------------- COCO
+
+def _binary_2d(mask: Any, label: int | None) -> np.ndarray:
+    a = _as_mask(mask)
+    if a.ndim != 2:
+        raise ValueError(f"COCO RLE is for 2D masks; got shape {a.shape}")
+    if label is not None:
+        return a == label
+    if a.dtype != np.bool_:
+        if a.size and (a.min() < 0 or a.max() > 1):
+            raise ValueError(
+                "to_coco needs a binary mask (values 0 and 1); for one class of a label "
+                "image pass label=..., e.g. to_coco(mask, label=3)"
+            )
+        a = a.astype(np.bool_)
+    return a
+
+
+def to_coco(mask_or_rle: Any, *, label: int | None = None) -> dict:
+    """COCO's compressed RLE of a binary 2D mask, identical to pycocotools.
+
+    Parameters
+    ----------
+    mask_or_rle : array_like or dict
+        A 2D bool (or 0/1 integer) mask, or a multi-class RLE of one.
+    label : int, optional
+        Encode ``mask == label`` instead (for one class of a label image).
+
+    Returns
+    -------
+    dict
+        ``{"size": [h, w], "counts": str}``, the same string as
+        ``pycocotools.mask.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"]``
+        (decoded to str): counts start with the number of 0s (0 if the first pixel is
+        set) and counts after the second are stored as differences to the count two
+        before.
+
+    Examples
+    --------
+    >>> to_coco(np.array([[1, 0], [1, 1]], bool))
+    {'size': [2, 2], 'counts': '0112'}
+    """
+    if isinstance(mask_or_rle, Mapping):
+        shape, _, values, counts = _parse(mask_or_rle)
+        if len(shape) != 2:
+            raise ValueError(f"COCO RLE is for 2D masks; got size {list(shape)}")
+        if label is not None:
+            binary = values == label
+        else:
+            if values.size and (values.min() < 0 or values.max() > 1):
+                raise ValueError(
+                    "to_coco needs a binary RLE (values 0 and 1); pass label=... to "
+                    "encode one class"
+                )
+            binary = values.astype(np.bool_)
+        keep = counts > 0  # merge zero-length runs and neighbours of the same class
+        binary, counts = binary[keep], counts[keep]
+        if binary.size:
+            new = np.r_[True, binary[1:] != binary[:-1]]
+            bounds = np.flatnonzero(new)
+            counts = np.add.reduceat(counts, bounds)
+            binary = binary[bounds]
+    else:
+        a = _binary_2d(mask_or_rle, label)
+        shape = a.shape
+        starts, binary = _runs(a.view(np.uint8))
+        counts = np.diff(starts, append=a.size)
+        binary = binary.astype(np.bool_)
+    if binary.size == 0 or binary[0]:
+        counts = np.r_[np.int64(0), counts]
+    s = _kernels().coco_string_encode(counts.astype(np.int64), True)
+    return {"size": [int(shape[0]), int(shape[1])], "counts": s.tobytes().decode("ascii")}
+
+
+def from_coco(c: Mapping) -> np.ndarray:
+    """Binary mask of a COCO RLE, compressed (str or bytes) or uncompressed (list).
+
+    Agrees with ``pycocotools.mask.decode`` (as bool, Fortran-ordered like it), but
+    refuses counts that do not sum to ``h * w`` instead of returning uninitialised memory.
+
+    Examples
+    --------
+    >>> from_coco({"size": [2, 2], "counts": "0112"}).astype(int).tolist()
+    [[1, 0], [1, 1]]
+    """
+    if not isinstance(c, Mapping):
+        raise ValueError(f"a COCO RLE must be a dict with 'size' and 'counts', got "
+                         f"{type(c).__name__}")
+    missing = [key for key in ("size", "counts") if key not in c]
+    if missing:
+        raise ValueError(f"COCO RLE is missing key(s) {', '.join(map(repr, missing))}")
+    shape = _check_size(c["size"])
+    if len(shape) != 2:
+        raise ValueError(f"COCO RLE 'size' must be [height, width], got {list(shape)}")
+    raw = c["counts"]
+    if isinstance(raw, (str, bytes, bytearray)):
+        counts = _decode_string(raw, "counts", delta=True)
+    else:
+        counts = _int_array(raw, "counts")
+    counts = _check_counts(counts, math.prod(shape), "counts", shape)
+    values = (np.arange(counts.size) % 2).astype(np.bool_)
+    return decode({"size": list(shape), "dtype": "bool", "values": values, "counts": counts})
+
+
+# ----------------------------------------------------------------------------- files
+
+def dumps(r: Mapping, *, indent: int | None = None) -> str:
+    """The JSON text of a multi-class RLE, as :func:`save` writes it (checked first)."""
+    _parse(r)
+    separators = (",", ":") if indent is None else None
+    return json.dumps(dict(r), indent=indent, separators=separators, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    """NumPy scalars and arrays as JSON (bool arrays as 0/1 so integer checks pass)."""
+    if isinstance(obj, np.ndarray):
+        return (obj.astype(np.uint8) if obj.dtype == np.bool_ else obj).tolist()
+    if isinstance(obj, np.bool_):
+        return int(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def save(path: str | os.PathLike, r: Mapping) -> Path:
+    """Write a multi-class RLE to a JSON file (conventionally ``*.rle.json``), atomically.
+
+    The text goes to a temporary file in the same folder, which then replaces ``path``,
+    so a crash never leaves a half-written file. Extra keys of ``r`` are kept. Returns
+    the path written.
+
+    >>> save("mask.rle.json", encode(mask))  # doctest: +SKIP
+    """
+    path = Path(path)
+    text = dumps(r)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load(path: str | os.PathLike) -> RLE:
+    """Read and check a multi-class RLE JSON file; ``decode`` the result for the array.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not valid JSON or not a valid RLE; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        r = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a valid JSON file: {exc}") from None
+    try:
+        _parse(r)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a valid RLE file: {exc}") from None
+    return r
