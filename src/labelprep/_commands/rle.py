@@ -1,15 +1,290 @@
-"""``labelprep rle``: not yet available."""
+"""``labelprep rle``: encode masks to multi-class RLE JSON, decode them back, inspect them.
+
+::
+
+    labelprep rle encode masks/ --out rle/ --compact     # every image under masks/
+    labelprep rle encode mask.png                        # -> mask.rle.json next to it
+    labelprep rle decode rle/*.rle.json --out decoded/ --format png
+    labelprep rle decode mask.rle.json --out mask.tif
+    labelprep rle info mask.rle.json
+
+Exit codes: 0 all files done, 1 some files failed (each failure is printed with its
+file name and the others are still processed), 2 usage errors (no input, bad ``--out``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
+
+FORMATS = {".tif": "tif", ".tiff": "tif", ".png": "png", ".npy": "npy"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    enc = sub.add_parser(
+        "encode",
+        help="encode mask images (TIFF, PNG, .npy; 2D or stacks) to *.rle.json",
+        description="Encode label masks to multi-class RLE JSON files (*.rle.json).",
+    )
+    enc.add_argument("masks", nargs="+", type=Path, metavar="MASK",
+                     help="mask files, or folders whose images are all encoded")
+    enc.add_argument("--out", "-o", type=Path, metavar="DIR_OR_FILE",
+                     help="output folder, or an output .rle.json file for a single mask "
+                          "(default: next to each mask)")
+    enc.add_argument("--compact", action="store_true",
+                     help="store counts and values as COCO-style strings (smaller files)")
+    enc.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+
+    dec = sub.add_parser(
+        "decode",
+        help="decode *.rle.json files to images (.tif, .png or .npy)",
+        description="Decode multi-class RLE JSON files back to mask images.",
+    )
+    dec.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                     help="*.rle.json files, or folders holding them")
+    dec.add_argument("--out", "-o", type=Path, metavar="DIR_OR_FILE",
+                     help="output folder, or an output file (.tif/.png/.npy) for a single "
+                          "input (default: next to each input)")
+    dec.add_argument("--format", choices=("tif", "png", "npy"), default=None,
+                     help="image format when writing to a folder (default: tif)")
+    dec.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+
+    info = sub.add_parser("info", help="print size, dtype, runs and labels of *.rle.json files",
+                          description="Describe multi-class RLE JSON files.")
+    info.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("labelprep rle: not yet available in this version", file=sys.stderr)
-    return 2
+    return {"encode": _encode, "decode": _decode, "info": _info}[args.action](args)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _error(message: str) -> None:
+    print(f"labelprep rle: {message}", file=sys.stderr)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".rle.json", ".json"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _expand(paths: list[Path], pattern: str | None) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, base folder) pairs from files and folders; plus the errors for missing ones."""
+    from labelprep.io import list_images
+
+    found: list[tuple[Path, Path]] = []
+    errors = []
+    for p in paths:
+        if p.is_dir():
+            if pattern is None:
+                files = list_images(p)
+            else:
+                files = sorted(q for q in p.rglob(pattern) if q.is_file())
+            if not files:
+                errors.append(f"{p}: folder holds no matching files")
+            found.extend((f, p) for f in files)
+        elif p.is_file():
+            found.append((p, p.parent))
+        else:
+            errors.append(f"{p}: no such file or folder")
+    return found, errors
+
+
+def _plan_outputs(
+    inputs: list[tuple[Path, Path]], out: Path | None, single_suffixes: tuple[str, ...],
+    make_name,
+) -> list[Path] | str:
+    """Output path of each input, or an error message (a usage error)."""
+    if out is None:
+        return [src.parent / make_name(src) for src, _ in inputs]
+    as_file = out.name.lower().endswith(single_suffixes) and not out.is_dir()
+    if as_file:
+        if len(inputs) != 1:
+            return f"--out {out} is a file but there are {len(inputs)} inputs; give a folder"
+        return [out]
+    outs = []
+    for src, base in inputs:
+        rel = src.relative_to(base).parent if src.is_relative_to(base) else Path()
+        outs.append(out / rel / make_name(src))
+    seen: dict[Path, Path] = {}
+    for (src, _), dst in zip(inputs, outs):
+        if dst in seen:
+            return f"{seen[dst]} and {src} would both be written to {dst}"
+        seen[dst] = src
+    return outs
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_mask(path: Path, mask, fmt: str) -> None:
+    """Write a decoded mask as TIFF, PNG (2D, up to 16 bits) or .npy, atomically."""
+    import numpy as np
+
+    if fmt == "png":
+        if mask.ndim != 2 or mask.dtype not in (np.bool_, np.uint8, np.uint16):
+            raise ValueError(
+                f"PNG holds 2D uint8/uint16 masks, this one is {mask.ndim}D {mask.dtype}; "
+                "write .tif or .npy instead"
+            )
+
+        def write(tmp: Path) -> None:
+            from PIL import Image
+
+            a = np.ascontiguousarray(mask)
+            img = Image.fromarray(a.astype(np.uint8) * 255 if a.dtype == np.bool_ else a)
+            img.save(tmp, format="PNG")
+
+    elif fmt == "npy":
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, mask, allow_pickle=False)
+
+    else:
+
+        def write(tmp: Path) -> None:
+            import tifffile
+
+            a = mask.astype(np.uint8) if mask.dtype == np.bool_ else mask
+            tifffile.imwrite(tmp, np.ascontiguousarray(a), compression="zlib")
+
+    _atomic_write(path, write)
+
+
+def _progress(n: int, desc: str, quiet: bool):
+    from labelprep._progress import tqdm_progress
+
+    return tqdm_progress(desc, unit="file", disable=quiet or n < 2)
+
+
+# ----------------------------------------------------------------------------- actions
+
+def _encode(args: argparse.Namespace) -> int:
+    import json
+
+    from labelprep import rle
+    from labelprep.io import read_image
+
+    inputs, errors = _expand(args.masks, None)
+    for e in errors:
+        _error(e)
+    if not inputs:
+        _error("no mask to encode")
+        return 2
+    outs = _plan_outputs(inputs, args.out, (".json",), lambda src: _stem(src) + rle.SUFFIX)
+    if isinstance(outs, str):
+        _error(outs)
+        return 2
+    failed = 0
+    raw_bytes = json_bytes = runs = 0
+    with _progress(len(inputs), "encoding", args.quiet) as progress:
+        for i, ((src, _), dst) in enumerate(zip(inputs, outs)):
+            try:
+                mask = read_image(src)
+                r = rle.encode(mask, compact=args.compact)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                rle.save(dst, r)
+            except (ValueError, TypeError, OSError) as exc:
+                failed += 1
+                _error(f"{src}: {exc}")
+            else:
+                raw_bytes += mask.nbytes
+                json_bytes += len(json.dumps(r, separators=(",", ":")))
+                runs += rle.num_runs(r)
+                if len(inputs) == 1 and not args.quiet:
+                    print(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}, "
+                          f"{rle.num_runs(r)} runs")
+            progress(i + 1, len(inputs))
+    done = len(inputs) - failed
+    if not args.quiet and done:
+        ratio = raw_bytes / json_bytes if json_bytes else float("nan")
+        print(f"encoded {done} of {len(inputs)} masks: {runs} runs, {json_bytes} bytes of "
+              f"JSON for {raw_bytes} bytes of pixels ({ratio:.1f}x smaller)")
+    return 1 if failed or errors else 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from labelprep import rle
+
+    inputs, errors = _expand(args.files, "*.json")
+    for e in errors:
+        _error(e)
+    if not inputs:
+        _error("no RLE file to decode")
+        return 2
+    fmt = args.format or "tif"
+    if args.out is not None and args.out.name.lower().endswith(tuple(FORMATS)) and not (
+        args.out.is_dir()
+    ):
+        fmt_out = FORMATS[Path(args.out.name.lower()).suffix]
+        if args.format and args.format != fmt_out:
+            _error(f"--format {args.format} contradicts --out {args.out}")
+            return 2
+        fmt = fmt_out
+    outs = _plan_outputs(inputs, args.out, tuple(FORMATS), lambda src: f"{_stem(src)}.{fmt}")
+    if isinstance(outs, str):
+        _error(outs)
+        return 2
+    failed = 0
+    with _progress(len(inputs), "decoding", args.quiet) as progress:
+        for i, ((src, _), dst) in enumerate(zip(inputs, outs)):
+            try:
+                mask = rle.decode(rle.load(src))
+                write_mask(dst, mask, fmt)
+            except (ValueError, TypeError, OSError) as exc:
+                failed += 1
+                _error(f"{src}: {exc}")
+            else:
+                if len(inputs) == 1 and not args.quiet:
+                    print(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}")
+            progress(i + 1, len(inputs))
+    if not args.quiet and len(inputs) > 1:
+        print(f"decoded {len(inputs) - failed} of {len(inputs)} files")
+    return 1 if failed or errors else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from labelprep import rle
+
+    failed = 0
+    for path in args.files:
+        try:
+            r = rle.load(path)
+            shape, dtype, values, counts = rle._parse(r)
+        except (ValueError, OSError) as exc:
+            failed += 1
+            _error(str(exc))
+            continue
+        labels = np.unique(values[counts > 0])
+        shown = ", ".join(str(v) for v in labels[:20].tolist())
+        more = f", ... ({labels.size} labels)" if labels.size > 20 else ""
+        form = "compact" if isinstance(r["counts"], str) else "lists"
+        print(f"{path}: size {list(shape)}, dtype {dtype.name}, {counts.size} runs ({form}), "
+              f"labels {shown}{more}; {path.stat().st_size} bytes on disk for "
+              f"{int(np.prod(shape)) * dtype.itemsize} bytes of pixels")
+    return 1 if failed else 0
