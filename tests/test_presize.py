@@ -602,12 +602,25 @@ def test_ambiguous_and_jpeg_masks(tmp_path, photo):
     save_png(tmp_path / "src" / "y.png", rgb)
     save_png(tmp_path / "masks" / "x.png", m)
     save_jpeg(tmp_path / "masks" / "y.jpg", m * 60)  # a lossy mask: written as PNG
+    save_png(tmp_path / "src" / "z.png", rgb)
+    save_png(tmp_path / "masks" / "z.png", m)  # two masks for one image
+    tifffile.imwrite(tmp_path / "masks" / "z.tif", m)
     rep = presize.folder(tmp_path / "src", tmp_path / "d", 100, masks=tmp_path / "masks",
                          masks_out=tmp_path / "md", workers=1)
     failed = dict(rep.failed)
-    assert set(failed) == {Path("x.jpg"), Path("x.png")}
-    assert "ambiguous" in failed[Path("x.jpg")]
+    assert set(failed) == {Path("x.jpg"), Path("x.png"), Path("z.png")}
+    assert "ambiguous" in failed[Path("x.jpg")] and "z.tif" in failed[Path("z.png")]
     assert (tmp_path / "md" / "y.png").exists() and rep.written == 1
+
+
+def test_masks_folder_inside_src_is_not_taken_for_images(tmp_path, photo):
+    rgb, m = photo
+    save_jpeg(tmp_path / "data" / "x.jpg", rgb)
+    save_png(tmp_path / "data" / "masks" / "x.png", m)
+    rep = presize.folder(tmp_path / "data", tmp_path / "d", 100,
+                         masks=tmp_path / "data" / "masks", masks_out=tmp_path / "md", workers=1)
+    assert [str(r.source) for r in rep.results] == ["x.jpg"] and rep.written == 1
+    assert (tmp_path / "md" / "x.png").exists()
 
 
 def test_load_errors_name_the_file(tmp_path):

@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -83,8 +84,6 @@ _PIL_FORMATS = {
     ".gif": "GIF",
     ".webp": "WEBP",
 }
-# Preference order when several mask files share an image's stem.
-_MASK_SUFFIX_ORDER = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp", ".jpg", ".jpeg")
 # EXIF orientation -> PIL transpose method, as in PIL.ImageOps.exif_transpose.
 _ORIENTATION_TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}
 
@@ -843,12 +842,6 @@ def _mask_candidates(masks: Path, exclude: list[Path]) -> dict[tuple[str, str], 
             continue
         rel = p.relative_to(masks)
         by_stem.setdefault((rel.parent.as_posix(), p.stem), []).append(p)
-    for found in by_stem.values():
-        found.sort(key=lambda p: (
-            _MASK_SUFFIX_ORDER.index(p.suffix.lower())
-            if p.suffix.lower() in _MASK_SUFFIX_ORDER else len(_MASK_SUFFIX_ORDER),
-            p.name,
-        ))
     return by_stem
 
 
@@ -858,15 +851,22 @@ def _plan(
 ) -> tuple[list[_Job], list[Path]]:
     exclude = [dst] + ([masks, masks_out] if masks is not None else [])
     images = [p for p in list_images(src) if not any(_inside(p, e) for e in exclude)]
-    candidates = _mask_candidates(masks, [src, dst, masks_out]) if masks is not None else {}
+    candidates = {}
+    if masks is not None:
+        skip = [dst, masks_out] + ([] if _inside(masks, src) else [src])
+        candidates = _mask_candidates(masks, skip)  # type: ignore[arg-type]
     jobs, missing = [], []
     used: dict[Path, list[int]] = {}
+    ambiguous: dict[int, str] = {}
     for p in images:
         rel = p.relative_to(src)
         mask_src = mask_dst = None
         if masks is not None:
             found = candidates.get((rel.parent.as_posix(), p.stem), [])
-            if found:
+            if len(found) > 1:
+                names = ", ".join(sorted(f.name for f in found))
+                ambiguous[len(jobs)] = f"ambiguous: several masks for this image ({names})"
+            elif found:
                 mask_src = found[0]
                 mrel = mask_src.relative_to(masks)
                 if mrel.suffix.lower() in (".jpg", ".jpeg"):
@@ -880,11 +880,9 @@ def _plan(
         if len(idx) > 1:
             names = ", ".join(str(jobs[i].rel) for i in idx)
             for i in idx:
-                j = jobs[i]
-                jobs[i] = _Job(
-                    j.rel, j.src, j.dst, j.mask_src, j.mask_dst, size, upscale, method, overwrite,
-                    error=f"ambiguous: images {names} would share the mask {mask_src.name}",
-                )
+                ambiguous[i] = f"ambiguous: images {names} would share the mask {mask_src.name}"
+    for i, reason in ambiguous.items():
+        jobs[i] = dataclasses.replace(jobs[i], error=reason)
     return jobs, missing
 
 
@@ -988,8 +986,9 @@ def folder(
 
     Masks come from a parallel tree: the mask of ``src/a/b.jpg`` is the file
     ``masks/a/b.<ext>`` with the same relative folder and the same stem, any image
-    extension (if several exist: .png, then .tif, .tiff, .npy, .bmp, .gif, .webp, .jpg).
-    It must have the image's shape; it is shrunk with :func:`mask` (``method``) to the
+    extension (the rule of :func:`labelprep.patches.match_masks`). Several candidates
+    for one image (``b.png`` and ``b.tif``), or two images sharing one mask (``b.jpg``
+    and ``b.png``), fail those images as ambiguous. A mask must have its image's shape; it is shrunk with :func:`mask` (``method``) to the
     image's output shape and written to ``masks_out/a/b.<ext>``, losslessly (palette PNGs
     keep their palette and ids; JPEG masks are written as PNG).
 
