@@ -1,0 +1,398 @@
+"""Numba kernels of the per-label voxel index (:mod:`labelprep.index`).
+
+The build is a two-pass counting sort over a labelled stack seen as a 2D array of rows
+(all axes but the innermost scanned one, merged) by columns. Both passes walk each row
+in *runs* of equal values, so a blob that covers 20 consecutive voxels costs one table
+look-up and one stats update instead of 20.
+
+Label values reach the kernels as unsigned integers (signed stacks are viewed as the
+unsigned type of the same width, so the bit pattern is the key) or as floats (checked
+to be whole numbers, then keyed by their int64 value). A key is mapped to a dense
+*id* (order of first appearance) either by a direct look-up table indexed by the key
+(8- and 16-bit stacks) or by an open-addressing hash table with linear probing (wider
+types). All large arrays are allocated by the caller with NumPy, so ``tracemalloc``
+sees them; the kernels only allocate a few scalars' worth of scratch.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / phi)
+
+#: count_rows return codes
+DONE, GROW, NOT_INTEGRAL = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _key_of(v, is_float):
+    """The table key of a label value: its unsigned bits, or int64 bits for floats."""
+    if is_float:
+        return np.uint64(np.int64(v))
+    return np.uint64(v)
+
+
+@numba.njit(cache=True, nogil=True)
+def _not_integral(v):
+    """True if the float ``v`` is not a whole number within the int64 range."""
+    return not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+
+
+@numba.njit(cache=True, nogil=True)
+def _insert(key, use_lut, lut, table, shift, keys, state):
+    """The id of ``key``, giving it the next id ``state[0]`` if it is new.
+
+    Small types: ``lut[key]`` is the id (-1: none yet). Wide types: ``table`` is an
+    open-addressing hash table of ``(key, id + 1)`` rows (``id + 1 == 0``: empty slot).
+    Returns -1 (and changes nothing) when a new id would exceed ``len(keys)``.
+    """
+    if use_lut:
+        i = np.int64(lut[key])
+        if i >= 0:
+            return i
+        n = state[0]
+        if n == keys.shape[0]:
+            return -1
+        lut[key] = n
+        keys[n] = key
+        state[0] = n + 1
+        return n
+    mask = table.shape[0] - 1
+    h = np.int64((key * _GOLDEN) >> shift)
+    while True:
+        t = table[h, 1]
+        if t == 0:
+            n = state[0]
+            if n == keys.shape[0]:
+                return -1
+            table[h, 0] = key
+            table[h, 1] = n + 1
+            keys[n] = key
+            state[0] = n + 1
+            return n
+        if table[h, 0] == key:
+            return np.int64(t) - 1
+        h = (h + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(key, use_lut, lut, table, shift):
+    """The id of a ``key`` known to be in the table (see :func:`_insert`)."""
+    if use_lut:
+        return np.int64(lut[key])
+    mask = table.shape[0] - 1
+    h = np.int64((key * _GOLDEN) >> shift)
+    while table[h, 0] != key or table[h, 1] == 0:
+        h = (h + 1) & mask
+    return np.int64(table[h, 1]) - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_run(i, c, e, coord, col_axis, stats):
+    """Add the voxels ``c <= col < e`` of the current row (coordinates ``coord``) to id i.
+
+    ``stats[i] = [count, min_0, max_0, sum_0, min_1, max_1, sum_1, ...]`` (one row per
+    id, so one object's stats share a cache line or two).
+    """
+    n = e - c
+    stats[i, 0] += n
+    for k in range(coord.shape[0]):
+        if k == col_axis:
+            continue
+        x = coord[k]
+        j = 1 + 3 * k
+        if x < stats[i, j]:
+            stats[i, j] = x
+        if x > stats[i, j + 1]:
+            stats[i, j + 1] = x
+        stats[i, j + 2] += n * x
+    j = 1 + 3 * col_axis
+    if c < stats[i, j]:
+        stats[i, j] = c
+    if e - 1 > stats[i, j + 1]:
+        stats[i, j + 1] = e - 1
+    stats[i, j + 2] += (n * (c + e - 1)) // 2
+
+
+@numba.njit(cache=True, nogil=True)
+def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, has_bg,
+               is_float, use_lut, lut, table, shift, keys, stats, state):
+    """Pass 1: count voxels per label and accumulate bounding boxes and coordinate sums.
+
+    In plain Python, for every voxel ``v = a[r, c]`` from ``(r0, c0)`` up to row ``r1``
+    (raster order) that is not the background::
+
+        i = id_of(v)                      # new id = state[0] on first sight
+        stats[i, 0] += 1                  # voxel count
+        for k, x in enumerate(coordinate_of(r, c)):
+            stats[i, 1 + 3 * k] = min(stats[i, 1 + 3 * k], x)    # bbox start
+            stats[i, 2 + 3 * k] = max(stats[i, 2 + 3 * k], x)    # bbox end (inclusive)
+            stats[i, 3 + 3 * k] += x                             # coordinate sum
+
+    Voxels are taken in runs of equal values along a row (one look-up and one stats
+    update per run). ``coordinate_of`` is kept incrementally: row ``r`` unravels over
+    ``row_dims`` onto the original axes ``row_axes``, the column is the original axis
+    ``col_axis``, and ``coord0`` holds the fixed coordinates of the other axes.
+
+    The number of ids so far lives in ``state[0]``. Returns ``DONE``; or ``GROW`` when
+    a new label does not fit in ``keys`` (capacity ``len(keys)``), with the voxel to
+    resume from in ``state[1:3]``; or ``NOT_INTEGRAL`` for a float value that is not a
+    whole number (its position in ``state[1:3]``).
+    """
+    ncols = a.shape[1]
+    nra = row_dims.shape[0]
+    coord = coord0.copy()
+    rem = r0
+    for k in range(nra - 1, -1, -1):
+        coord[row_axes[k]] = rem % row_dims[k]
+        rem //= row_dims[k]
+    last_key = np.uint64(0)
+    last_id = -1
+    start = c0
+    for r in range(r0, r1):
+        row = a[r]
+        prev = row[start]
+        # A run of ``prev`` starts at ``start``; the tight loop below only looks for
+        # the next change of value (a single well-predicted branch per voxel).
+        for c in range(start + 1, ncols):
+            v = row[c]
+            if v != prev:
+                if not (has_bg and prev == bg):
+                    if is_float and _not_integral(prev):
+                        state[1] = r
+                        state[2] = start
+                        return NOT_INTEGRAL
+                    key = _key_of(prev, is_float)
+                    if last_id < 0 or key != last_key:
+                        i = _insert(key, use_lut, lut, table, shift, keys, state)
+                        if i < 0:
+                            state[1] = r
+                            state[2] = start
+                            return GROW
+                        last_key = key
+                        last_id = i
+                    _add_run(last_id, start, c, coord, col_axis, stats)
+                prev = v
+                start = c
+        # the last run of the row (same code as above, with c = ncols)
+        if not (has_bg and prev == bg):
+            if is_float and _not_integral(prev):
+                state[1] = r
+                state[2] = start
+                return NOT_INTEGRAL
+            key = _key_of(prev, is_float)
+            if last_id < 0 or key != last_key:
+                i = _insert(key, use_lut, lut, table, shift, keys, state)
+                if i < 0:
+                    state[1] = r
+                    state[2] = start
+                    return GROW
+                last_key = key
+                last_id = i
+            _add_run(last_id, start, ncols, coord, col_axis, stats)
+        start = 0
+        k = nra - 1
+        while k >= 0:
+            ax = row_axes[k]
+            coord[ax] += 1
+            if coord[ax] < row_dims[k]:
+                break
+            coord[ax] = 0
+            k -= 1
+    return DONE
+
+
+@numba.njit(cache=True, nogil=True)
+def _write_run(out, p, f, n, col_cs):
+    """``out[p + j] = f + j * col_cs`` for ``j < n``."""
+    if col_cs == 1:
+        for j in range(n):
+            out[p + j] = f + j
+    else:
+        for j in range(n):
+            out[p + j] = f + j * col_cs
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, has_bg, is_float,
+                 use_lut, lut, table, shift, cursor, out):
+    """Pass 2: write each voxel's raveled C index into its label's slot of ``out``.
+
+    In plain Python, for every non-background voxel ``v = a[r, c]`` of rows
+    ``r0 <= r < r1`` in raster order::
+
+        i = id_of(v)                     # every label was seen by count_rows
+        out[cursor[i]] = flat_index(r, c)
+        cursor[i] += 1
+
+    where ``flat_index(r, c) = flat0 + sum(row_coord[k] * row_cs[k]) + c * col_cs`` is
+    kept incrementally (``row_cs``/``col_cs``: C strides of the stack, in voxels).
+    """
+    ncols = a.shape[1]
+    nra = row_dims.shape[0]
+    rc = np.zeros(nra, np.int64)
+    rem = r0
+    flat_row = flat0
+    for k in range(nra - 1, -1, -1):
+        rc[k] = rem % row_dims[k]
+        rem //= row_dims[k]
+        flat_row += rc[k] * row_cs[k]
+    last_key = np.uint64(0)
+    last_id = -1
+    for r in range(r0, r1):
+        row = a[r]
+        start = 0
+        prev = row[0]
+        for c in range(1, ncols):
+            v = row[c]
+            if v != prev:
+                if not (has_bg and prev == bg):
+                    key = _key_of(prev, is_float)
+                    if last_id < 0 or key != last_key:
+                        last_id = _lookup(key, use_lut, lut, table, shift)
+                        last_key = key
+                    p = cursor[last_id]
+                    _write_run(out, p, flat_row + start * col_cs, c - start, col_cs)
+                    cursor[last_id] = p + (c - start)
+                prev = v
+                start = c
+        if not (has_bg and prev == bg):
+            key = _key_of(prev, is_float)
+            if last_id < 0 or key != last_key:
+                last_id = _lookup(key, use_lut, lut, table, shift)
+                last_key = key
+            p = cursor[last_id]
+            _write_run(out, p, flat_row + start * col_cs, ncols - start, col_cs)
+            cursor[last_id] = p + (ncols - start)
+        k = nra - 1
+        while k >= 0:
+            rc[k] += 1
+            flat_row += row_cs[k]
+            if rc[k] < row_dims[k]:
+                break
+            flat_row -= rc[k] * row_cs[k]
+            rc[k] = 0
+            k -= 1
+
+
+@numba.njit(cache=True, nogil=True)
+def rehash(keys, n, table, shift):
+    """Insert ``keys[:n]`` (ids ``0..n-1``) into an empty (all-zero) hash table."""
+    mask = table.shape[0] - 1
+    for i in range(n):
+        key = keys[i]
+        h = np.int64((key * _GOLDEN) >> shift)
+        while table[h, 1] != 0:
+            h = (h + 1) & mask
+        table[h, 0] = key
+        table[h, 1] = i + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def sort_segments(values, offsets, i0, i1):
+    """``values[offsets[i]:offsets[i+1]].sort()`` for each ``i0 <= i < i1`` (in place)."""
+    for i in range(i0, i1):
+        s = offsets[i]
+        e = offsets[i + 1]
+        ordered = True
+        for j in range(s + 1, e):
+            if values[j] < values[j - 1]:
+                ordered = False
+                break
+        if not ordered:
+            values[s:e].sort()
+
+
+@numba.njit(cache=True, nogil=True)
+def check_segments(values, offsets, size):
+    """True if each ``values[offsets[i]:offsets[i+1]]`` is strictly ascending and < size."""
+    for i in range(offsets.shape[0] - 1):
+        s = offsets[i]
+        e = offsets[i + 1]
+        for j in range(s, e):
+            if np.int64(values[j]) >= size:
+                return False
+            if j > s and values[j] <= values[j - 1]:
+                return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def unravel(flat, shape, out):
+    """``out[i, :] = np.unravel_index(flat[i], shape)`` for each ``i``.
+
+    ``out`` may be any (n, ndim) view (pass ``out2.T`` for ``np.where``-style rows).
+    Runs of consecutive indices along the last axis (common: indices are ascending
+    within an object) are unravelled by incrementing the previous row.
+    """
+    ndim = shape.shape[0]
+    n = flat.shape[0]
+    last = shape[ndim - 1]
+    prev = np.int64(-2)
+    for i in range(n):
+        f = np.int64(flat[i])
+        if f == prev + 1 and out[i - 1, ndim - 1] + 1 < last:
+            for ax in range(ndim - 1):
+                out[i, ax] = out[i - 1, ax]
+            out[i, ndim - 1] = out[i - 1, ndim - 1] + 1
+        else:
+            r = f
+            for ax in range(ndim - 1, -1, -1):
+                d = shape[ax]
+                q = r // d
+                out[i, ax] = r - q * d
+                r = q
+        prev = f
+
+
+@numba.njit(cache=True, nogil=True)
+def paint(out_flat, voxel_indices, offsets, values):
+    """``out_flat[voxel_indices[offsets[i]:offsets[i+1]]] = values[i]`` for each ``i``."""
+    for i in range(values.shape[0]):
+        val = values[i]
+        for j in range(offsets[i], offsets[i + 1]):
+            out_flat[voxel_indices[j]] = val
+
+
+@numba.njit(cache=True, nogil=True)
+def format_coords_csv(voxel_indices, starts, stops, pre_start, pre_stop, prefixes,
+                      shape, buf):
+    """Write CSV rows ``<prefix><c0>,<c1>,...\\n`` into ``buf``; return the byte count.
+
+    For each segment ``s`` and each ``j`` in ``range(starts[s], stops[s])``, the row is
+    ``prefixes[pre_start[s]:pre_stop[s]]`` (e.g. ``b"17,"``) followed by the decimal
+    coordinates of ``np.unravel_index(voxel_indices[j], shape)``.
+    """
+    ndim = shape.shape[0]
+    coord = np.zeros(ndim, np.int64)
+    digits = np.empty(24, np.uint8)
+    pos = 0
+    for s in range(starts.shape[0]):
+        p0 = pre_start[s]
+        p1 = pre_stop[s]
+        for j in range(starts[s], stops[s]):
+            for q in range(p0, p1):
+                buf[pos] = prefixes[q]
+                pos += 1
+            r = np.int64(voxel_indices[j])
+            for ax in range(ndim - 1, -1, -1):
+                d = shape[ax]
+                q = r // d
+                coord[ax] = r - q * d
+                r = q
+            for ax in range(ndim):
+                x = coord[ax]
+                nd = 0
+                while True:
+                    digits[nd] = 48 + x % 10
+                    x //= 10
+                    nd += 1
+                    if x == 0:
+                        break
+                for t in range(nd - 1, -1, -1):
+                    buf[pos] = digits[t]
+                    pos += 1
+                buf[pos] = 44 if ax < ndim - 1 else 10
+                pos += 1
+    return pos
