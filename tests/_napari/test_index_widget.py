@@ -485,6 +485,26 @@ def test_painting_marks_the_index_stale_and_rebuild_fixes_it(viewer, qtbot, smal
     assert widget.index.size(new) == int((layer.data == new).sum())
 
 
+def test_undo_and_redo_mark_stale(viewer, qtbot, small):
+    _, labels = small
+    widget, layer = make_widget(viewer, qtbot, labels)
+    z, y, x = np.argwhere(labels == 0)[0]
+    layer.paint((z, y, x), 77, refresh=True)
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert not widget.stale and 77 in widget.index
+    widget.select_label(77)  # selection refreshes emit set_data: not an edit
+    viewer.dims.set_point(0, 3)
+    assert not widget.stale
+    layer.undo()
+    assert widget.stale
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert 77 not in widget.index
+    layer.redo()
+    assert widget.stale
+
+
 def test_data_setitem_and_data_replacement_mark_stale(viewer, qtbot, small):
     _, labels = small
     widget, layer = make_widget(viewer, qtbot, labels)

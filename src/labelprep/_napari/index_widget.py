@@ -80,6 +80,12 @@ class _Failure:
     message: str
 
 
+class _UndoEvent:
+    """Stands for an undo/redo of the layer (napari emits no dedicated event)."""
+
+    type = "undo"
+
+
 class _ProgressRelay(QObject):
     """Carries ``progress(done, total)`` from a worker thread to the GUI thread."""
 
@@ -173,6 +179,7 @@ class VoxelIndexWidget(QWidget):
         self.build_seconds: float | None = None
         self.index_source = ""  # "built" or the .npz path it was read from
         self._generation = 0  # bumped on every data change of the layer
+        self._history_seen = None  # (undo, redo) lengths last seen, see _history_state
         self._syncing = False  # guards table <-> layer selection feedback
         self._rebuild_pending = False
         self._relay = _ProgressRelay(self)
@@ -280,7 +287,6 @@ class VoxelIndexWidget(QWidget):
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # table order until clicked
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.horizontalHeader().setResizeContentsPrecision(200)
@@ -359,6 +365,8 @@ class VoxelIndexWidget(QWidget):
         events.removed.connect(self._refresh_layer_combo)
         events.moved.connect(self._refresh_layer_combo)
         events.inserted.connect(self._watch_layer_name)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._refresh_layer_combo)
 
     def _watch_layer_name(self, event=None) -> None:
         layer = getattr(event, "value", None)
@@ -417,6 +425,8 @@ class VoxelIndexWidget(QWidget):
             layer.events.paint.connect(self._on_layer_data_changed)
             layer.events.data.connect(self._on_layer_data_changed)
             layer.events.labels_update.connect(self._on_layer_data_changed)
+            layer.events.set_data.connect(self._on_layer_set_data)
+            self._history_seen = self._history_state(layer)
             if self._on_layer_drag not in layer.mouse_drag_callbacks:
                 layer.mouse_drag_callbacks.append(self._on_layer_drag)
             self._adopt_attached_index(layer)
@@ -432,6 +442,7 @@ class VoxelIndexWidget(QWidget):
             (layer.events.paint, self._on_layer_data_changed),
             (layer.events.data, self._on_layer_data_changed),
             (layer.events.labels_update, self._on_layer_data_changed),
+            (layer.events.set_data, self._on_layer_set_data),
         ):
             with contextlib.suppress(Exception):
                 emitter.disconnect(slot)
@@ -461,6 +472,9 @@ class VoxelIndexWidget(QWidget):
                 emitter.disconnect(self._refresh_layer_combo)
         with contextlib.suppress(Exception):
             events.inserted.disconnect(self._watch_layer_name)
+        for layer in self.viewer.layers:
+            with contextlib.suppress(Exception):
+                layer.events.name.disconnect(self._refresh_layer_combo)
 
     # ============================================================ workers
     def _start_worker(self, func, *args, on_done, label: str):
@@ -661,14 +675,38 @@ class VoxelIndexWidget(QWidget):
         self.model.set_table(None)
 
     # ============================================================= stale
+    @staticmethod
+    def _history_state(layer):
+        """(undo, redo) history lengths of a Labels layer, or None if unavailable.
+
+        Undo/redo change the data but emit only ``set_data``, which every slice change
+        and selection refresh emit too; a change in these lengths tells them apart.
+        (Read-only use of napari's private history deques; None disables the check.)
+        """
+        try:
+            return len(layer._undo_history), len(layer._redo_history)
+        except (AttributeError, TypeError):
+            return None
+
+    def _on_layer_set_data(self, event=None) -> None:
+        layer = self.layer
+        if layer is None:
+            return
+        state = self._history_state(layer)
+        if state is not None and state != self._history_seen:
+            self._history_seen = state
+            self._on_layer_data_changed(_UndoEvent())
+
     def _on_layer_data_changed(self, event=None) -> None:
+        if self.layer is not None:
+            self._history_seen = self._history_state(self.layer)
         self._generation += 1
         if self.layer is not None and isinstance(self.layer.metadata, dict):
             self.layer.metadata.pop(METADATA_KEY, None)  # the attached index no longer matches
         if self.index is None:
             return
         self._mark_stale()
-        if getattr(event, "type", "") in ("paint", "data") and self.auto_rebuild_check.isChecked():
+        if getattr(event, "type", "") in ("paint", "data", "undo") and self.auto_rebuild_check.isChecked():
             # Debounce: one edit emits several events (paint, then labels_update), and
             # quick successive strokes should give one rebuild, not one each.
             self._rebuild_timer.start()
