@@ -49,6 +49,7 @@ from .io import IMAGE_SUFFIXES, TIFF_SUFFIXES, list_images, read_image
 
 __all__ = [
     "MASK_METHODS",
+    "check_folders",
     "FileResult",
     "FolderReport",
     "folder",
@@ -961,6 +962,47 @@ def _execute_dask(jobs: list[_Job], scheduler: Any, on_done) -> None:
             client.close()
 
 
+def check_folders(
+    src: PathLike,
+    dst: PathLike,
+    masks: PathLike | None = None,
+    masks_out: PathLike | None = None,
+) -> tuple[Path, Path, Path | None, Path | None]:
+    """Validate the folders of a :func:`folder` run; return them resolved.
+
+    ``src`` (and ``masks``) must exist; ``dst`` must not be ``src`` or inside it,
+    ``masks_out`` is required with ``masks``, must not be ``masks`` or inside it, nor inside
+    ``src``, nor equal to ``dst``. Nothing is created. Used by :func:`folder` and the
+    napari widget, so both refuse the same things with the same message.
+
+    Raises
+    ------
+    ValueError
+        Naming the bad argument and why.
+    """
+    src_p = _resolve_dir(src, "src", must_exist=True)
+    dst_p = _resolve_dir(dst, "dst", must_exist=False)
+    if _inside(dst_p, src_p):
+        raise ValueError(f"dst {dst_p} must not be src or inside it ({src_p})")
+    masks_p = masks_out_p = None
+    if masks is not None and str(masks) != "":
+        masks_p = _resolve_dir(masks, "masks", must_exist=True)
+        if masks_out is None or str(masks_out) == "":
+            raise ValueError("masks_out is required when masks is given")
+        masks_out_p = _resolve_dir(masks_out, "masks_out", must_exist=False)
+        if _inside(masks_out_p, masks_p):
+            raise ValueError(f"masks_out {masks_out_p} must not be masks or inside it ({masks_p})")
+        if _inside(masks_out_p, src_p):
+            raise ValueError(f"masks_out {masks_out_p} must not be inside src ({src_p})")
+        if masks_out_p == dst_p:
+            raise ValueError("masks_out must differ from dst")
+        if _inside(dst_p, masks_p):
+            raise ValueError(f"dst {dst_p} must not be inside masks ({masks_p})")
+    elif masks_out is not None and str(masks_out) != "":
+        raise ValueError("masks_out was given without masks")
+    return src_p, dst_p, masks_p, masks_out_p
+
+
 def folder(
     src: PathLike,
     dst: PathLike,
@@ -1043,27 +1085,7 @@ def folder(
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    src_p = _resolve_dir(src, "src", must_exist=True)
-    dst_p = _resolve_dir(dst, "dst", must_exist=False)
-    if _inside(dst_p, src_p):
-        raise ValueError(f"dst {dst_p} must not be src or inside it ({src_p})")
-    masks_p = masks_out_p = None
-    if masks is not None and str(masks) != "":
-        masks_p = _resolve_dir(masks, "masks", must_exist=True)
-        if masks_out is None or str(masks_out) == "":
-            raise ValueError("masks_out is required when masks is given")
-        masks_out_p = _resolve_dir(masks_out, "masks_out", must_exist=False)
-        if _inside(masks_out_p, masks_p):
-            raise ValueError(f"masks_out {masks_out_p} must not be masks or inside it ({masks_p})")
-        if _inside(masks_out_p, src_p):
-            raise ValueError(f"masks_out {masks_out_p} must not be inside src ({src_p})")
-        if masks_out_p == dst_p:
-            raise ValueError("masks_out must differ from dst")
-        if _inside(dst_p, masks_p):
-            raise ValueError(f"dst {dst_p} must not be inside masks ({masks_p})")
-    elif masks_out is not None and str(masks_out) != "":
-        raise ValueError("masks_out was given without masks")
-
+    src_p, dst_p, masks_p, masks_out_p = check_folders(src, dst, masks, masks_out)
     jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, overwrite)
     out = FolderReport(missing_masks=missing)
     by_rel: dict[Path, FileResult] = {}
