@@ -54,24 +54,32 @@ def layer_name(path: str | os.PathLike) -> str:
     return name[: -len(rle.SUFFIX)] if name.lower().endswith(rle.SUFFIX) else Path(path).stem
 
 
+def layer_meta(path: str | os.PathLike, r: dict, ndim: int) -> dict[str, Any]:
+    """Labels layer keyword arguments for the RLE ``r`` read from ``path``."""
+    meta: dict[str, Any] = {"name": layer_name(path), "metadata": {"rle_path": str(path)}}
+    extra = r.get("napari")
+    if isinstance(extra, dict):
+        for key in ("scale", "translate"):
+            value = extra.get(key)
+            if (isinstance(value, list) and len(value) == ndim
+                    and all(isinstance(v, (int, float)) for v in value)):
+                meta[key] = value
+    return meta
+
+
+def as_labels(data: np.ndarray) -> np.ndarray:
+    """Decoded data as Labels data (bool masks become uint8 0/1, without a copy)."""
+    return data.view(np.uint8) if data.dtype == np.bool_ else data
+
+
 def read_rle(path: str | Sequence[str]) -> list[LayerData]:
     """Decode each file into a Labels layer (bool masks become uint8 labels)."""
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers = []
     for p in paths:
         r = rle.load(p)  # ValueError naming the file if it is corrupt
-        data = rle.decode(r)
-        if data.dtype == np.bool_:
-            data = data.view(np.uint8)
-        meta: dict[str, Any] = {"name": layer_name(p), "metadata": {"rle_path": str(p)}}
-        extra = r.get("napari")
-        if isinstance(extra, dict):
-            for key in ("scale", "translate"):
-                value = extra.get(key)
-                if (isinstance(value, list) and len(value) == data.ndim
-                        and all(isinstance(v, (int, float)) for v in value)):
-                    meta[key] = value
-        layers.append((data, meta, "labels"))
+        data = as_labels(rle.decode(r))
+        layers.append((data, layer_meta(p, r, data.ndim), "labels"))
     return layers
 
 

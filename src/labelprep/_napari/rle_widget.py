@@ -1,9 +1,573 @@
-"""The "RLE masks" dock widget."""
+"""The "RLE masks" dock widget: encode a Labels layer, save, decode, check the round trip.
+
+A thin shell over :mod:`labelprep.rle`:
+
+- **Encode** the layer chosen in the combo box (it follows the layer selected in the
+  layer list): shows the number of runs, the size as JSON and in the compact form, the
+  compression ratio against the raw array and the encode time.
+- **Save...** the last encoding to ``*.rle.json`` (plain lists, or compact strings).
+- **Decode** an ``*.rle.json`` file, or the last encoding, into a new Labels layer.
+- **Round-trip check**: decode the last encoding (encoding the layer first if needed)
+  and compare it with the layer's current data; shows "identical" or the first voxel
+  that differs (after painting, that is where the layer changed).
+
+All work runs in a ``thread_worker`` with a progress bar (the numba kernels release
+the GIL, so the viewer stays responsive); bad input gives a message, not a traceback.
+"""
 
 from __future__ import annotations
 
-from ._placeholder import PlaceholderWidget
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labelprep import rle
+
+from .rle_io import as_labels, layer_meta, layer_name
+
+__all__ = ["RLEWidget", "layer_problem", "first_difference"]
+
+#: failures of a worker caused by the input (bad file, bad data): a message, no traceback
+_EXPECTED = (TypeError, ValueError, OSError, MemoryError, KeyError)
 
 
-class RLEWidget(PlaceholderWidget):
-    feature = "RLE masks"
+@dataclass
+class _Failure:
+    message: str
+
+
+@dataclass
+class Encoding:
+    """The last encoding made by the widget, with what the widget shows about it."""
+
+    rle: dict
+    layer: Any
+    layer_name: str
+    shape: tuple
+    dtype: str
+    runs: int
+    raw_bytes: int
+    json_bytes: int
+    compact_bytes: int
+    seconds: float
+
+    @property
+    def ratio(self) -> float:
+        """Raw array size / compact JSON size."""
+        return self.raw_bytes / max(self.compact_bytes, 1)
+
+
+class _ProgressRelay(QObject):
+    """Carries ``progress(done, total)`` from the worker thread to the GUI thread."""
+
+    progress = Signal(object, object)
+
+
+def layer_problem(layer) -> str | None:
+    """Why ``layer`` cannot be encoded (a sentence for the user), or ``None``."""
+    if layer is None:
+        return "No layer to encode: add or open a Labels layer."
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    dtype = np.dtype(getattr(data, "dtype", np.float64))
+    if getattr(layer, "rgb", False):
+        return f"Layer '{layer.name}' is an RGB image, not a label mask."
+    if dtype.kind not in "biu":
+        return (
+            f"Layer '{layer.name}' holds {dtype} data, not integer labels: RLE stores "
+            "integer masks (convert the layer to Labels first)."
+        )
+    return None
+
+
+def first_difference(a: np.ndarray, b: np.ndarray) -> str:
+    """'identical' or where ``a`` (the layer) and ``b`` (decoded) first differ, in C order."""
+    if a.shape != b.shape:
+        return f"shapes differ: layer {a.shape}, decoded {b.shape}"
+    diff = a != b
+    if not diff.any():
+        return f"identical ({a.size} voxels, dtype {b.dtype})"
+    where = np.unravel_index(int(np.argmax(diff.ravel(order="C"))), a.shape)
+    n = int(np.count_nonzero(diff))
+    pos = ", ".join(str(int(i)) for i in where)
+    return (
+        f"differs at ({pos}): layer {a[where].item()}, decoded {b[where].item()} "
+        f"({n} voxel{'s' if n != 1 else ''} differ)"
+    )
+
+
+def _unwrap(layer):
+    """The layer itself: napari hands plugin widgets proxies, a new one per access."""
+    return getattr(layer, "__wrapped__", layer)
+
+
+def _kind(layer) -> str:
+    from napari.layers import Image, Labels
+
+    if isinstance(layer, Labels):
+        return "labels"
+    if isinstance(layer, Image):
+        return "image"
+    return ""
+
+
+def _layer_data(layer) -> Any:
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class RLEWidget(QWidget):
+    """Dock widget: multi-class RLE of Labels layers (encode, save, decode, check).
+
+    Attributes (for scripting and tests)
+    ------------------------------------
+    layer : the layer chosen in ``layer_combo`` (or None).
+    last : :class:`Encoding` or None, the last encoding.
+    worker : the running ``thread_worker`` or None.
+    check_result : the text of the last round-trip check.
+    """
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.layer = None
+        self.last: Encoding | None = None
+        self.worker = None
+        self.check_result = ""
+        self._combo_layers: list = []
+        self._relay = _ProgressRelay(self)
+        self._relay.progress.connect(self._on_progress)
+        self._build_ui()
+        self._connect_viewer()
+        self._refresh_layer_combo()
+        self._update_state()
+
+    # ================================================================== UI
+    def _build_ui(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        enc_box = QGroupBox("Encode")
+        enc = QVBoxLayout(enc_box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layer:"))
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("The Labels layer to encode (follows the layer list)")
+        row.addWidget(self.layer_combo, 1)
+        enc.addLayout(row)
+        self.encode_button = QPushButton("Encode layer")
+        self.encode_button.setToolTip("Run-length encode the layer (all classes at once)")
+        enc.addWidget(self.encode_button)
+        stats = QFormLayout()
+        self.runs_label = QLabel("-")
+        self.json_label = QLabel("-")
+        self.compact_label = QLabel("-")
+        self.ratio_label = QLabel("-")
+        self.time_label = QLabel("-")
+        stats.addRow("Runs:", self.runs_label)
+        stats.addRow("JSON:", self.json_label)
+        stats.addRow("Compact:", self.compact_label)
+        stats.addRow("Ratio:", self.ratio_label)
+        stats.addRow("Encode time:", self.time_label)
+        enc.addLayout(stats)
+        row = QHBoxLayout()
+        self.compact_check = QCheckBox("compact")
+        self.compact_check.setToolTip(
+            "Save counts and values as COCO-style strings (smaller; read back the same)"
+        )
+        self.save_button = QPushButton("Save...")
+        self.save_button.setToolTip("Save the last encoding as *.rle.json")
+        row.addWidget(self.compact_check)
+        row.addWidget(self.save_button, 1)
+        enc.addLayout(row)
+        layout.addWidget(enc_box)
+
+        dec_box = QGroupBox("Decode")
+        dec = QVBoxLayout(dec_box)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("mask.rle.json")
+        self.browse_button = QPushButton("Browse...")
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(self.browse_button)
+        dec.addLayout(row)
+        row = QHBoxLayout()
+        self.decode_file_button = QPushButton("Decode file")
+        self.decode_file_button.setToolTip("Decode the file into a new Labels layer")
+        self.decode_last_button = QPushButton("Decode last encoding")
+        self.decode_last_button.setToolTip("Decode the last encoding into a new Labels layer")
+        row.addWidget(self.decode_file_button)
+        row.addWidget(self.decode_last_button)
+        dec.addLayout(row)
+        layout.addWidget(dec_box)
+
+        check_box = QGroupBox("Round trip")
+        chk = QVBoxLayout(check_box)
+        self.check_button = QPushButton("Round-trip check")
+        self.check_button.setToolTip(
+            "Decode the last encoding of the layer and compare it with the layer's data"
+        )
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
+        chk.addWidget(self.check_button)
+        chk.addWidget(self.check_label)
+        layout.addWidget(check_box)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setVisible(False)
+        layout.addWidget(self.progress_bar)
+        self.message_label = QLabel("")
+        self.message_label.setWordWrap(True)
+        layout.addWidget(self.message_label)
+        layout.addStretch(1)
+
+        self.layer_combo.currentIndexChanged.connect(self._on_combo_changed)
+        self.encode_button.clicked.connect(lambda: self.encode())
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.browse_button.clicked.connect(self._on_browse_clicked)
+        self.decode_file_button.clicked.connect(lambda: self.decode_file())
+        self.decode_last_button.clicked.connect(lambda: self.decode_last())
+        self.check_button.clicked.connect(lambda: self.round_trip_check())
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """Show ``text`` under the buttons (in red for errors, also as a notification)."""
+        self.message_label.setText(text)
+        self.message_label.setStyleSheet("color: #e0504d;" if error else "")
+        if error and text:
+            from napari.utils.notifications import show_error
+
+            show_error(text)
+
+    def _update_state(self) -> None:
+        idle = self.worker is None
+        self.encode_button.setEnabled(idle and self.layer is not None)
+        self.save_button.setEnabled(idle and self.last is not None)
+        self.decode_last_button.setEnabled(idle and self.last is not None)
+        self.decode_file_button.setEnabled(idle)
+        self.browse_button.setEnabled(idle)
+        self.check_button.setEnabled(idle and self.layer is not None)
+        self.layer_combo.setEnabled(idle)
+
+    # ====================================================== viewer / layers
+    def _connect_viewer(self) -> None:
+        events = self.viewer.layers.events
+        events.inserted.connect(self._refresh_layer_combo)
+        events.removed.connect(self._refresh_layer_combo)
+        events.moved.connect(self._refresh_layer_combo)
+        events.inserted.connect(self._watch_layer_name)
+        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._refresh_layer_combo)
+
+    def _watch_layer_name(self, event=None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            layer.events.name.connect(self._refresh_layer_combo)
+
+    def _refresh_layer_combo(self, event=None) -> None:
+        """Rebuild the combo from ``viewer.layers``: Labels first, then other 2D+ images."""
+        kinds = [(_unwrap(lyr), _kind(lyr)) for lyr in self.viewer.layers]
+        labels = [lyr for lyr, kind in kinds if kind == "labels"]
+        layers = labels + [lyr for lyr, kind in kinds if kind == "image"]
+        current = self.layer if any(self.layer is lyr for lyr in layers) else None
+        if current is None:
+            active = _unwrap(self.viewer.layers.selection.active)
+            current = active if any(active is lyr for lyr in labels) else (
+                labels[-1] if labels else None
+            )
+        self._combo_layers = layers
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        for lyr in layers:
+            suffix = "" if _kind(lyr) == "labels" else " (image)"
+            self.layer_combo.addItem(f"{lyr.name}{suffix}")
+        if current is None and layers:
+            current = layers[0]
+        if current is not None:
+            self.layer_combo.setCurrentIndex(self._position(current))
+        self.layer_combo.blockSignals(False)
+        self._set_layer(current)
+
+    def _position(self, layer) -> int:
+        """Index of ``layer`` in the combo box, or -1."""
+        layer = _unwrap(layer)
+        return next((i for i, lyr in enumerate(self._combo_layers) if lyr is layer), -1)
+
+    def _on_active_layer(self, event=None) -> None:
+        active = self.viewer.layers.selection.active
+        if _kind(active) == "labels" and self._position(active) >= 0 and self.worker is None:
+            self.set_layer(active)
+
+    def _on_combo_changed(self, i: int) -> None:
+        self._set_layer(self._combo_layers[i] if 0 <= i < len(self._combo_layers) else None)
+
+    def set_layer(self, layer) -> None:
+        """Choose ``layer`` (a Labels or Image layer of the viewer) in the combo box."""
+        i = self._position(layer)
+        if i < 0:
+            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not in the viewer")
+        self.layer_combo.setCurrentIndex(i)
+
+    def _set_layer(self, layer) -> None:
+        layer = _unwrap(layer)
+        if layer is not self.layer:
+            self.layer = layer
+            self.check_label.setText("")
+        self._update_state()
+
+    def cleanup(self) -> None:
+        """Disconnect from the viewer (called when the dock closes)."""
+        events = self.viewer.layers.events
+        for emitter, slot in (
+            (events.inserted, self._refresh_layer_combo),
+            (events.removed, self._refresh_layer_combo),
+            (events.moved, self._refresh_layer_combo),
+            (events.inserted, self._watch_layer_name),
+            (self.viewer.layers.selection.events.active, self._on_active_layer),
+        ):
+            with contextlib.suppress(Exception):
+                emitter.disconnect(slot)
+        for layer in self.viewer.layers:
+            with contextlib.suppress(Exception):
+                layer.events.name.disconnect(self._refresh_layer_combo)
+
+    def closeEvent(self, event) -> None:  # pragma: no cover - exercised by napari
+        self.cleanup()
+        super().closeEvent(event)
+
+    # ============================================================ workers
+    def _start_worker(self, func, on_done, label: str):
+        """Run ``func(progress)`` in a thread; ``on_done(result)`` back in the GUI thread."""
+        from napari.qt.threading import create_worker
+
+        if self.worker is not None:
+            self.show_message("Busy: wait for the running task to finish.", error=True)
+            return None
+        relay = self._relay
+
+        def progress(done, total):
+            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+                relay.progress.emit(done, total)
+
+        def run():
+            try:
+                return func(progress)
+            except _EXPECTED as exc:
+                return _Failure(f"{label} failed: {exc}")
+
+        def done(result):
+            if isinstance(result, _Failure):
+                self.show_message(result.message, error=True)
+            else:
+                on_done(result)
+
+        worker = create_worker(run, _start_thread=False)
+        worker.returned.connect(done)
+        worker.finished.connect(self._on_worker_finished)
+        worker.errored.connect(self._on_worker_errored)
+        self.worker = worker
+        self.show_message(f"{label}...")
+        self.progress_bar.setRange(0, 0)  # busy until the first report
+        self.progress_bar.setFormat(f"{label}... %p%")
+        self.progress_bar.setVisible(True)
+        self._update_state()
+        worker.start()
+        return worker
+
+    def _on_progress(self, done, total) -> None:
+        total = int(total)
+        if total <= 0:
+            return
+        if total > 2**30:
+            done, total = int(done) * 1000 // total, 1000
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(int(done))
+
+    def _on_worker_finished(self) -> None:
+        self.worker = None
+        self.progress_bar.setVisible(False)
+        self._update_state()
+
+    def _on_worker_errored(self, exc) -> None:  # a bug: napari shows the traceback too
+        self.message_label.setText(f"Unexpected error: {exc}")
+        self.message_label.setStyleSheet("color: #e0504d;")
+
+    # ============================================================== encode
+    def encode(self, layer=None):
+        """Encode ``layer`` (default: the one in the combo box) in a worker; returns it."""
+        layer = self.layer if layer is None else _unwrap(layer)
+        problem = layer_problem(layer)
+        if problem:
+            self.show_message(problem, error=True)
+            return None
+        data = _layer_data(layer)
+        name = layer.name
+        return self._start_worker(
+            lambda progress: self._encode_work(data, layer, name, progress),
+            self._on_encoded, "Encoding",
+        )
+
+    @staticmethod
+    def _encode_work(data, layer, name: str, progress) -> Encoding:
+        array = np.asarray(data)
+        t0 = time.perf_counter()
+        r = rle.encode(array, progress=progress)
+        seconds = time.perf_counter() - t0
+        separators = (",", ":")
+        json_bytes = len(json.dumps(r, separators=separators))
+        compact_bytes = len(json.dumps(rle.compact(r), separators=separators))
+        return Encoding(
+            rle=r, layer=layer, layer_name=name, shape=array.shape, dtype=array.dtype.name,
+            runs=len(r["counts"]), raw_bytes=array.nbytes, json_bytes=json_bytes,
+            compact_bytes=compact_bytes, seconds=seconds,
+        )
+
+    def _on_encoded(self, enc: Encoding) -> None:
+        self.last = enc
+        self.runs_label.setText(f"{enc.runs:,}")
+        self.json_label.setText(_fmt_bytes(enc.json_bytes))
+        self.compact_label.setText(_fmt_bytes(enc.compact_bytes))
+        self.ratio_label.setText(
+            f"{enc.raw_bytes / max(enc.json_bytes, 1):.1f}x (JSON), {enc.ratio:.1f}x "
+            f"(compact) vs {_fmt_bytes(enc.raw_bytes)} raw"
+        )
+        self.time_label.setText(f"{enc.seconds * 1000:.1f} ms")
+        shape = " x ".join(map(str, enc.shape))
+        self.show_message(f"Encoded '{enc.layer_name}' ({shape}, {enc.dtype}).")
+
+    # ================================================================ save
+    def _on_save_clicked(self) -> None:
+        if self.last is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the encoding", f"{self.last.layer_name}{rle.SUFFIX}",
+            "Multi-class RLE (*.rle.json);;All files (*)",
+        )
+        if path:
+            self.save(path)
+
+    def save(self, path, compact: bool | None = None):
+        """Save the last encoding to ``path`` (``*.rle.json`` added if missing), in a worker."""
+        if self.last is None:
+            self.show_message("Nothing to save: encode a layer first.", error=True)
+            return None
+        compact = self.compact_check.isChecked() if compact is None else compact
+        path = str(path)
+        if not path.lower().endswith(rle.SUFFIX):
+            path += rle.SUFFIX
+        r = self.last.rle
+
+        def work(progress):
+            out = rle.save(path, rle.compact(r) if compact else r)
+            progress(1, 1)
+            return out
+
+        return self._start_worker(
+            work, lambda out: self.show_message(f"Saved {out}"), "Saving"
+        )
+
+    # ============================================================== decode
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a multi-class RLE file", "",
+            "Multi-class RLE (*.rle.json *.json);;All files (*)",
+        )
+        if path:
+            self.path_edit.setText(path)
+
+    def decode_file(self, path=None):
+        """Decode ``path`` (default: the path field) into a new Labels layer, in a worker."""
+        path = self.path_edit.text().strip() if path is None else str(path)
+        if not path:
+            self.show_message("Choose an .rle.json file to decode first.", error=True)
+            return None
+        self.path_edit.setText(path)
+
+        def work(progress):
+            r = rle.load(path)
+            data = as_labels(rle.decode(r, progress=progress))
+            return data, layer_meta(path, r, data.ndim)
+
+        return self._start_worker(work, self._add_decoded, f"Decoding {Path(path).name}")
+
+    def decode_last(self):
+        """Decode the last encoding into a new Labels layer, in a worker."""
+        if self.last is None:
+            self.show_message("Nothing to decode: encode a layer first.", error=True)
+            return None
+        enc = self.last
+        meta: dict[str, Any] = {"name": f"{enc.layer_name} decoded"}
+        source = enc.layer
+        if source is not None and getattr(source, "ndim", None) == len(enc.shape):
+            meta["scale"] = source.scale
+            meta["translate"] = source.translate
+
+        def work(progress):
+            return as_labels(rle.decode(enc.rle, progress=progress)), meta
+
+        return self._start_worker(work, self._add_decoded, "Decoding")
+
+    def _add_decoded(self, result) -> None:
+        data, meta = result
+        layer = self.viewer.add_labels(data, **meta)
+        self.show_message(
+            f"Decoded into layer '{layer.name}' ({' x '.join(map(str, data.shape))}, "
+            f"{data.dtype})."
+        )
+
+    # ======================================================== round trip
+    def round_trip_check(self):
+        """Compare the layer with its decoded last encoding (encode first if needed)."""
+        layer = self.layer
+        problem = layer_problem(layer)
+        if problem:
+            self.show_message(problem, error=True)
+            return None
+        data = _layer_data(layer)
+        enc = self.last if self.last is not None and self.last.layer is layer else None
+        name = layer.name
+
+        def work(progress):
+            current = enc
+            if current is None:
+                current = self._encode_work(data, layer, name, lambda d, t: progress(d, 2 * t))
+            decoded = rle.decode(current.rle, progress=lambda d, t: progress(t + d, 2 * t))
+            return current, first_difference(np.asarray(data), decoded)
+
+        return self._start_worker(work, self._on_checked, "Checking")
+
+    def _on_checked(self, result) -> None:
+        enc, text = result
+        if enc is not self.last:
+            self._on_encoded(enc)
+        self.check_result = text
+        ok = text.startswith("identical")
+        self.check_label.setText(f"{enc.layer_name}: {text}")
+        self.check_label.setStyleSheet("color: #3aa655;" if ok else "color: #e0504d;")
+        self.show_message("Round trip: " + ("identical." if ok else "the layer differs."))
