@@ -7,6 +7,9 @@ One place for file reading, shared by every feature, the CLI and the widgets:
 - :func:`read_stack` reads a labelled stack: a (multi-page) TIFF, a folder of 2D slices
   (natural sort order), or a ``.npy`` (memory-mapped, not loaded).
 - :func:`list_images` lists the image files under a folder, recursively, sorted.
+- :func:`open_lazy` opens a stack lazily as a dask array (nothing read until computed):
+  a zarr array or group, an OME-Zarr image (highest resolution), a (large) TIFF, a
+  ``.npy`` or a folder of 2D slices. For stacks bigger than memory.
 
 Unreadable or corrupt files raise :class:`ImageReadError` (a ``ValueError``) whose message
 names the file and the reason.
@@ -31,6 +34,8 @@ __all__ = [
     "read_image",
     "read_stack",
     "natural_key",
+    "open_lazy",
+    "is_zarr_path",
 ]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -185,3 +190,185 @@ def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.n
         )
     report(progress, 1, 1)
     return out
+
+
+# ============================================================================ lazy
+def is_zarr_path(path: PathLike) -> bool:
+    """True if ``path`` is a directory holding zarr (v2 or v3) metadata (never raises)."""
+    try:
+        p = Path(path)
+        return p.is_dir() and any(
+            (p / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs")
+        )
+    except OSError:
+        return False
+
+
+def _multiscale_path(attrs: dict) -> str | None:
+    """Path of the highest-resolution dataset of an OME-Zarr (NGFF) image, or None.
+
+    NGFF <= 0.4 keeps ``multiscales`` in the group attributes, 0.5 under ``ome``.
+    ``datasets`` are ordered from highest to lowest resolution.
+    """
+    multiscales = attrs.get("multiscales")
+    if multiscales is None and isinstance(attrs.get("ome"), dict):
+        multiscales = attrs["ome"].get("multiscales")
+    try:
+        return str(multiscales[0]["datasets"][0]["path"])
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
+def _zarr_array(node, path: Path):
+    """The array to open in a zarr node: itself, an OME-Zarr's level 0, or the only array."""
+    import zarr
+
+    if isinstance(node, zarr.Array):
+        return node
+    attrs = dict(node.attrs)
+    if "labelprep_index_version" in attrs:
+        raise ImageReadError(
+            path, "this is a labelprep voxel index, not a stack: open it with "
+            "labelprep.chunked.open_index"
+        )
+    level = _multiscale_path(attrs)
+    if level is not None:
+        try:
+            return _zarr_array(node[level], path)
+        except KeyError:
+            raise ImageReadError(
+                path, f"OME-Zarr multiscale dataset {level!r} is missing"
+            ) from None
+    names = sorted(node.array_keys())
+    if len(names) == 1:
+        return node[names[0]]
+    groups = sorted(node.group_keys())
+    if not names:
+        hint = f" (it holds groups {', '.join(groups)}: open one of them)" if groups else ""
+        raise ImageReadError(path, f"zarr group holds no array{hint}")
+    raise ImageReadError(
+        path, f"zarr group holds several arrays ({', '.join(names)}) and no OME-Zarr "
+        f"multiscales metadata: open one of them, e.g. {path / names[0]}"
+    )
+
+
+def _lazy_zarr(path: Path, chunks):
+    import dask.array as da
+
+    try:
+        import zarr
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError("reading zarr needs zarr: pip install 'napari-labelprep[dask]'") from exc
+    try:
+        node = zarr.open(os.fspath(path), mode="r")
+    except Exception as exc:  # zarr raises many kinds of errors for broken metadata
+        raise ImageReadError(path, f"not a readable zarr store ({exc})") from exc
+    arr = _zarr_array(node, path)
+    return da.from_zarr(arr, chunks=chunks)
+
+
+def _lazy_tiff(path: Path, chunks):
+    import dask.array as da
+    import tifffile
+    import zarr
+
+    try:
+        store = tifffile.imread(path, aszarr=True)
+    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError,
+            NotImplementedError) as exc:
+        raise ImageReadError(path, f"not a readable TIFF ({exc})") from exc
+    try:
+        node = zarr.open(store, mode="r")
+        arr = _zarr_array(node, path)
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(path, f"TIFF cannot be read lazily ({exc})") from exc
+    return da.from_zarr(arr, chunks=chunks)
+
+
+def _lazy_slices(path: Path, chunks):
+    import dask
+    import dask.array as da
+
+    slices = sorted(
+        (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+         and not p.name.startswith(".")),
+        key=natural_key,
+    )
+    if not slices:
+        raise ValueError(f"no image slices found in folder {path}")
+    first = read_image(slices[0])
+    if first.ndim != 2:
+        raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
+
+    def read(p: Path) -> np.ndarray:
+        plane = read_image(p)
+        if plane.shape != first.shape or plane.dtype != first.dtype:
+            raise ValueError(
+                f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
+                f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
+            )
+        return plane
+
+    planes = [
+        da.from_delayed(dask.delayed(read, pure=True)(p), shape=first.shape, dtype=first.dtype)
+        for p in slices
+    ]
+    stack = da.stack(planes)
+    return stack if chunks is None or chunks == "auto" else stack.rechunk(chunks)
+
+
+def open_lazy(path: PathLike, chunks="auto"):
+    """Open a stack lazily as a dask array: nothing is read until it is computed.
+
+    Supported: a zarr directory (v2 or v3) holding one array, or a group with
+    OME-Zarr (NGFF) ``multiscales`` metadata, of which the *highest-resolution* level
+    (the first dataset) is opened; a TIFF (tifffile's zarr interface: tiles, strips
+    or pages are read on demand); a ``.npy`` (memory-mapped); a folder of 2D slices
+    (one chunk per slice, read on demand).
+
+    Parameters
+    ----------
+    path : str or Path
+    chunks : "auto", None, int or tuple
+        dask chunking. ``"auto"`` (default): multiples of the storage chunks (zarr
+        chunks, TIFF tiles or pages) of about dask's ``array.chunk-size`` (128 MiB by
+        default), so that a TIFF of thousands of pages is not thousands of tasks.
+        ``None`` keeps the storage chunks.
+
+    Returns
+    -------
+    dask.array.Array
+
+    Raises
+    ------
+    FileNotFoundError, ImageReadError, ValueError
+        Missing path; unreadable or unsupported file or store (the message names
+        it); a folder with no slices or slices of mixed shape.
+
+    Examples
+    --------
+    >>> stack = open_lazy("labels.zarr")            # doctest: +SKIP
+    >>> from labelprep import LabelIndex
+    >>> idx = LabelIndex.build(stack)               # doctest: +SKIP
+    """
+    import dask.array as da
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    if path.is_dir():
+        if is_zarr_path(path) or path.suffix.lower() == ".zarr":
+            return _lazy_zarr(path, chunks)
+        return _lazy_slices(path, chunks)
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return _lazy_tiff(path, chunks)
+    if suffix == ".npy":
+        arr = _read_npy(path, mmap=True)
+        return da.from_array(arr, chunks=chunks if chunks is not None else "auto")
+    raise ImageReadError(
+        path, "unsupported stack format for lazy reading (expected a zarr or OME-Zarr "
+        "folder, .tif/.tiff, .npy or a folder of slices)"
+    )
