@@ -48,8 +48,9 @@ _KEYS = ("labels", "counts", "offsets", "voxel_indices", "bboxes", "centroids", 
 
 PathLike = str | os.PathLike
 
-#: Voxels per kernel call (progress granularity) during a build.
+#: Voxels per kernel call during a build (progress granularity, work split).
 _CHUNK_VOXELS = 1 << 22
+_MIN_CHUNK_VOXELS = 1 << 16
 _INITIAL_CAPACITY = 1024
 #: Stacks smaller than this are indexed by one thread (threads cost more than they save).
 _PARALLEL_MIN_VOXELS = 1 << 21
@@ -391,14 +392,15 @@ class LabelIndex:
         from ._kernels.index import paint
 
         fill = 0 if self.background is None else self.background
-        out = np.full(self.shape, fill, dtype=self.dtype)
+        native = self.dtype.newbyteorder("=")
+        out = np.full(self.shape, fill, dtype=native)
         flat = out.reshape(-1)
         if self.dtype == np.bool_:
             flat = flat.view(np.uint8)
         values = self.labels.astype(flat.dtype)
         if len(self):
             paint(flat, self.voxel_indices, self.offsets, values)
-        return out
+        return out if native == self.dtype else out.astype(self.dtype)
 
     def write_coords_csv(
         self,
@@ -555,7 +557,10 @@ class LabelIndex:
 def _atomic_write(path: PathLike, write) -> None:
     """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -692,7 +697,7 @@ class _Plan:
         """Split the scan into ``(block, row_start, row_stop)`` items, a few MB each,
         then into at most ``workers`` contiguous (raster-order) parts of equal size."""
         size = self.nblocks * self.rows * self.cols
-        chunk = min(_CHUNK_VOXELS, max(1 << 16, size // (16 * workers)))
+        chunk = min(_CHUNK_VOXELS, max(_MIN_CHUNK_VOXELS, size // (16 * workers)))
         step = max(1, chunk // max(self.cols, 1))
         items = [(b, r0, min(self.rows, r0 + step))
                  for b in range(self.nblocks) for r0 in range(0, self.rows, step)]
@@ -830,7 +835,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
                 if status == K.NOT_INTEGRAL:
                     raise TypeError(
                         f"labels is a {orig_dtype} array with a value that is not a whole "
-                        f"number ({a2d[r0, c0]!r}); float stacks are accepted only if "
+                        f"number ({float(a2d[r0, c0])}); float stacks are accepted only if "
                         "every value is integral"
                     )
                 part.grow()
