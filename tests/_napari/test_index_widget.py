@@ -186,6 +186,21 @@ def test_click_selects_in_2d_with_scale_and_translate(viewer, qtbot, small):
     assert_selected(widget, viewer, layer, labels, L, scale, translate)
 
 
+def test_click_selects_on_a_2d_layer(viewer, qtbot, small):
+    _, labels = small
+    plane = np.ascontiguousarray(labels[12])
+    widget, layer = make_widget(viewer, qtbot, plane)
+    ids, counts = np.unique(plane[plane != 0], return_counts=True)
+    L = int(ids[np.argmax(counts)])
+    y, x = np.argwhere(plane == L)[0]
+    click(layer, (y, x), dims_displayed=(0, 1))
+    assert layer.selected_label == L and widget.current_row_label() == L
+    np.testing.assert_allclose(viewer.scene.camera.center[-2:], bbox_centre(plane, L))
+    assert widget.model.columns == [
+        "label", "voxels", "y_start", "y_stop", "x_start", "x_stop", "centroid_y", "centroid_x",
+    ]
+
+
 def first_hit_along_z(labels, view_direction):
     """{(y, x): label first met by a ray along z in ``view_direction``} for thick runs."""
     step = 1 if view_direction[0] > 0 else -1
@@ -209,6 +224,10 @@ def test_click_selects_in_3d(viewer, qtbot, small):
     (y, x), L = next(iter(sorted(hits.items(), key=lambda kv: -np.sum(labels == kv[1]))))
     click(layer, (labels.shape[0] / 2, y, x), dims_displayed=dims_displayed, view_direction=view)
     assert_selected(widget, viewer, layer, labels, L)
+    # a table row in 3D centres the camera on the object in all three axes
+    M = widget.model.label_at(0)
+    widget.table.selectRow(0)
+    assert_selected(widget, viewer, layer, labels, M)
 
 
 def test_drag_pans_without_selecting(viewer, qtbot, small):
@@ -574,62 +593,50 @@ def test_load_folder_of_slices_and_npy(viewer, qtbot, small, tmp_path):
     assert widget.index is not None
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "expect"),
-    [
-        ("notes.txt", b"hello", "cannot read"),
-        ("broken.tif", b"not a tiff at all", "cannot read"),
-        ("missing.tif", None, "no such file"),
-    ],
-)
-def test_load_bad_files_gives_a_message(viewer, qtbot, tmp_path, name, content, expect):
-    path = tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
-    widget = VoxelIndexWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget.load_stack(path)
-    wait_idle(qtbot, widget)
-    assert expect in widget.message_label.text().lower()
-    assert len(viewer.layers) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ([name] if content is not None else [])
-
-
-def test_load_grey_image_as_labels_is_refused(viewer, qtbot, tmp_path):
+def test_bad_files_give_a_message_and_no_layer(viewer, qtbot, tmp_path):
     import tifffile
 
+    (tmp_path / "notes.txt").write_bytes(b"hello")
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff at all")
     tifffile.imwrite(tmp_path / "grey.tif", np.random.default_rng(0).random((4, 16, 16), dtype=np.float32))
+    from napari.utils.notifications import notification_manager
+
+    before = sorted(p.name for p in tmp_path.iterdir())
     widget = VoxelIndexWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget.load_stack(tmp_path / "grey.tif")
-    wait_idle(qtbot, widget)
-    assert "not integer labels" in widget.message_label.text()
+    for name, expect in [
+        ("notes.txt", "cannot read"),
+        ("broken.tif", "cannot read"),
+        ("missing.tif", "no such file"),
+        ("grey.tif", "not integer labels"),  # a grey-level image given as labels
+    ]:
+        n_notes = len(notification_manager.records)
+        widget.load_stack(tmp_path / name)
+        wait_idle(qtbot, widget)
+        notes = notification_manager.records[n_notes:]
+        assert [str(n.severity) for n in notes] == ["error"], notes  # a notification, no traceback
+        assert notes[0].message == widget.message_label.text()
+        assert expect in widget.message_label.text().lower(), (name, widget.message_label.text())
+        assert name in widget.message_label.text()
+    assert widget.load_stack("") is None  # no path: a message, nothing started
+    assert "choose a labelled stack" in widget.message_label.text().lower()
     assert len(viewer.layers) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
-def test_float_image_layer_is_refused(viewer, qtbot):
-    viewer.add_image(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32), name="float img")
+def test_unindexable_layers_are_refused(viewer, qtbot, small):
+    _, labels = small
     widget = VoxelIndexWidget(viewer)
     viewer.window.add_dock_widget(widget)
+    viewer.add_image(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32), name="float img")
     assert widget.layer.name == "float img"
     assert widget.build_index() is None
     assert "not integer labels" in widget.message_label.text()
-    assert widget.index is None
-
-
-def test_integer_image_layer_asks_for_labels(viewer, qtbot, small):
-    _, labels = small
+    viewer.layers.clear()
     viewer.add_image(labels, name="ids as image")
-    widget = VoxelIndexWidget(viewer)
-    viewer.window.add_dock_widget(widget)
     assert widget.build_index() is None
     assert "Convert to Labels" in widget.message_label.text()
-
-
-def test_time_series_layers_are_refused(viewer, qtbot, small):
-    _, labels = small
-    widget = VoxelIndexWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    viewer.layers.clear()
     viewer.add_labels(np.stack([labels[:4], labels[4:8]]), name="4d")
     assert widget.build_index() is None
     assert "4 dimensions" in widget.message_label.text()
@@ -637,7 +644,7 @@ def test_time_series_layers_are_refused(viewer, qtbot, small):
     viewer.add_labels(labels[:5], name="2d+t", axis_labels=("t", "y", "x"))
     assert widget.build_index() is None
     assert "time axis" in widget.message_label.text()
-    assert widget.index is None
+    assert widget.index is None and not widget.busy
 
 
 def test_reader_layer_is_used_without_rebuilding(viewer, qtbot, small, tmp_path):
