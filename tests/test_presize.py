@@ -244,9 +244,13 @@ def brute_mode(m, oh, ow):
 @given(
     h=st.integers(2, 40), w=st.integers(2, 40), s=st.integers(1, 40),
     k=st.integers(1, 5), seed=st.integers(0, 2**31),
+    kind=st.sampled_from(["uint8", "small int32", "huge int64"]),
 )
-def test_mode_matches_brute_force(h, w, s, k, seed):
-    m = np.random.default_rng(seed).integers(0, k, size=(h, w)).astype(np.uint32) * 1000
+def test_mode_matches_brute_force(h, w, s, k, seed, kind):
+    # uint8 and small ids take the histogram kernel, huge ids the sorting one
+    m = np.random.default_rng(seed).integers(0, k, size=(h, w))
+    m = {"uint8": m.astype(np.uint8), "small int32": m.astype(np.int32) * 1000,
+         "huge int64": m.astype(np.int64) * 2**40 - 3}[kind]
     out = presize.mask(m, s, method="mode")
     oh, ow = presize.output_shape((h, w), s)
     assert out.shape == (oh, ow)

@@ -392,14 +392,21 @@ def lost_labels(mask: np.ndarray, small: np.ndarray) -> np.ndarray:
 
 
 def _mode(mask: np.ndarray, oh: int, ow: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    from ._kernels.presize import block_mode
+    from ._kernels.presize import block_mode, block_mode_dense
 
     h, w = mask.shape
     r0, r1 = _block_bounds(h, oh)
     c0, c1 = _block_bounds(w, ow)
     if mask.dtype.byteorder not in ("=", "|"):
         mask = mask.astype(mask.dtype.newbyteorder("="))
-    return block_mode(np.ascontiguousarray(mask), r0, r1, c0, c1, rows, cols)
+    mask = np.ascontiguousarray(mask)
+    if mask.dtype.itemsize <= 2 and not np.issubdtype(mask.dtype, np.signedinteger):
+        n_values = 1 << (8 * mask.dtype.itemsize)  # uint8 / uint16: a histogram fits
+    elif mask.size and 0 <= mask.min() and mask.max() < 1 << 16:
+        n_values = int(mask.max()) + 1  # small non-negative ids in a wide dtype
+    else:
+        return block_mode(mask, r0, r1, c0, c1, rows, cols)  # huge or negative ids: sort
+    return block_mode_dense(mask, r0, r1, c0, c1, rows, cols, n_values)
 
 
 # --------------------------------------------------------------------------- files

@@ -64,3 +64,51 @@ def block_mode(mask, r0, r1, c0, c1, rc, cc):  # pragma: no cover - compiled
                 k = m
             out[i, j] = centre if centre_n == best_n else best
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def block_mode_dense(mask, r0, r1, c0, c1, rc, cc, n_values):  # pragma: no cover - compiled
+    """:func:`block_mode` for labels known to lie in ``range(n_values)`` (small ids).
+
+    Same result, computed with a histogram of ``n_values`` counters instead of a sort:
+    for each block, ``counts[v] += 1`` over its pixels, pick the most frequent value
+    (ties: the centre pixel's value if it is among them, else the smallest), then reset
+    only the counters that were touched. Uniform blocks (most of a mask) are detected
+    first and cost one pass.
+    """
+    oh = r0.shape[0]
+    ow = c0.shape[0]
+    out = np.empty((oh, ow), dtype=mask.dtype)
+    counts = np.zeros(n_values, dtype=np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            first = mask[r0[i], c0[j]]
+            uniform = True
+            for r in range(r0[i], r1[i]):
+                for c in range(c0[j], c1[j]):
+                    if mask[r, c] != first:
+                        uniform = False
+                        break
+                if not uniform:
+                    break
+            if uniform:
+                out[i, j] = first
+                continue
+            for r in range(r0[i], r1[i]):
+                for c in range(c0[j], c1[j]):
+                    counts[mask[r, c]] += 1
+            best = first
+            best_n = 0
+            for r in range(r0[i], r1[i]):
+                for c in range(c0[j], c1[j]):
+                    v = mask[r, c]
+                    n = counts[v]
+                    if n > best_n or (n == best_n and v < best):
+                        best = v
+                        best_n = n
+            centre = mask[rc[i], cc[j]]
+            out[i, j] = centre if counts[centre] == best_n else best
+            for r in range(r0[i], r1[i]):
+                for c in range(c0[j], c1[j]):
+                    counts[mask[r, c]] = 0
+    return out

@@ -531,8 +531,9 @@ class PresizeWidget(QWidget):
         self.report = result
         self.report_label.setText(result.summary())
         lines = [f"{path}: {reason}" for path, reason in result.failed]
-        if result.missing_masks:
-            lines += [f"{path}: no mask (presized alone)" for path in result.missing_masks]
+        failed = {path for path, _ in result.failed}
+        lines += [f"{path}: no mask (presized alone)" for path in result.missing_masks
+                  if path not in failed]
         self.failures_text.setPlainText("\n".join(lines))
         self.failures_text.setVisible(bool(lines))
         if result.failed:
