@@ -41,17 +41,24 @@ def make_widget(viewer, qtbot, labels, image=None, build=True, **layer_kwargs):
 def click(layer, position, *, dims_displayed, view_direction=None, drag_to=None):
     """Simulate press (+ optional drag) + release on ``layer`` like napari's own tests."""
     common = {"view_direction": view_direction, "dims_displayed": list(dims_displayed)}
-    press = read_only_mouse_event(type="mouse_press", position=tuple(position), pos=np.zeros(2), **common)
+    press = read_only_mouse_event(
+        type="mouse_press", position=tuple(position), pos=np.zeros(2), **common
+    )
     mouse_press_callbacks(layer, press)
     if drag_to is not None:
         move = read_only_mouse_event(
-            type="mouse_move", is_dragging=True, position=tuple(position),
-            pos=np.asarray(drag_to, float), **common,
+            type="mouse_move",
+            is_dragging=True,
+            position=tuple(position),
+            pos=np.asarray(drag_to, float),
+            **common,
         )
         mouse_move_callbacks(layer, move)
     release = read_only_mouse_event(
-        type="mouse_release", position=tuple(position),
-        pos=np.zeros(2) if drag_to is None else np.asarray(drag_to, float), **common,
+        type="mouse_release",
+        position=tuple(position),
+        pos=np.zeros(2) if drag_to is None else np.asarray(drag_to, float),
+        **common,
     )
     mouse_release_callbacks(layer, release)
 
@@ -127,7 +134,7 @@ def test_build_on_cells3d_sample(viewer, qtbot, cells):
 
 def test_build_keeps_viewer_responsive_and_shows_progress(viewer, qtbot, cells):
     _, labels = cells
-    widget, layer = make_widget(viewer, qtbot, labels, build=False)
+    widget, _ = make_widget(viewer, qtbot, labels, build=False)
     seen = []
     widget.progress_bar.valueChanged.connect(seen.append)
     worker = widget.build_index()
@@ -151,7 +158,7 @@ def assert_selected(widget, viewer, layer, labels, L, scale=(1, 1, 1), translate
     if viewer.dims.ndisplay == 2:
         np.testing.assert_allclose(cam[-2:], centre[-2:], atol=1e-6)
         # the slice cuts the object
-        z = int(round((viewer.dims.point[0] - translate[0]) / scale[0]))
+        z = round((viewer.dims.point[0] - translate[0]) / scale[0])
         assert np.any(labels[z] == L)
     else:
         np.testing.assert_allclose(cam, centre, atol=1e-6)
@@ -197,7 +204,14 @@ def test_click_selects_on_a_2d_layer(viewer, qtbot, small):
     assert layer.selected_label == L and widget.current_row_label() == L
     np.testing.assert_allclose(viewer.scene.camera.center[-2:], bbox_centre(plane, L))
     assert widget.model.columns == [
-        "label", "voxels", "y_start", "y_stop", "x_start", "x_stop", "centroid_y", "centroid_x",
+        "label",
+        "voxels",
+        "y_start",
+        "y_stop",
+        "x_start",
+        "x_stop",
+        "centroid_y",
+        "centroid_x",
     ]
 
 
@@ -232,7 +246,7 @@ def test_click_selects_in_3d(viewer, qtbot, small):
 
 def test_drag_pans_without_selecting(viewer, qtbot, small):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    _, layer = make_widget(viewer, qtbot, labels)
     L = pick_object(labels)
     z, y, x = np.argwhere(labels == L)[0]
     viewer.dims.set_point(0, z)
@@ -282,7 +296,10 @@ def test_select_via_typed_id(viewer, qtbot, small):
     # unknown id and garbage: a message, the selection stays
     widget.label_edit.setText("123456")
     qtbot.mouseClick(widget.go_button, Qt.MouseButton.LeftButton)
-    assert "123456" in widget.message_label.text() and "not in the index" in widget.message_label.text()
+    assert (
+        "123456" in widget.message_label.text()
+        and "not in the index" in widget.message_label.text()
+    )
     widget.label_edit.setText("abc")
     qtbot.mouseClick(widget.go_button, Qt.MouseButton.LeftButton)
     assert "not a label id" in widget.message_label.text()
@@ -325,7 +342,7 @@ def test_selection_reads_only_the_index_summary(viewer, qtbot, small, monkeypatc
 
 def test_selecting_does_not_mark_the_index_stale(viewer, qtbot, small):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    widget, _ = make_widget(viewer, qtbot, labels)
     for rank in (1, 2, 3):
         widget.select_label(pick_object(labels, rank))
     widget.show_selected_check.setChecked(False)
@@ -337,7 +354,7 @@ def test_selecting_does_not_mark_the_index_stale(viewer, qtbot, small):
 # ------------------------------------------------------------ sort / filter
 def test_sort_and_size_filter(viewer, qtbot, small):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    widget, _ = make_widget(viewer, qtbot, labels)
     ids, counts = np.unique(labels[labels != 0], return_counts=True)
     widget.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
     shown = [widget.model.label_at(r) for r in range(widget.model.rowCount())]
@@ -383,13 +400,16 @@ def select_rows(widget, labels_to_select):
 
 
 def expected_coords(labels, chosen):
-    rows = [np.column_stack([np.full((labels == L).sum(), L), np.argwhere(labels == L)]) for L in sorted(chosen)]
+    rows = [
+        np.column_stack([np.full((labels == L).sum(), L), np.argwhere(labels == L)])
+        for L in sorted(chosen)
+    ]
     return np.concatenate(rows)
 
 
 def test_export_coords_csv_selected_and_all(viewer, qtbot, small, tmp_path):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    widget, _ = make_widget(viewer, qtbot, labels)
     chosen = [pick_object(labels, 2), pick_object(labels, 9)]
     select_rows(widget, chosen)
     assert sorted(widget.export_labels("selected").tolist()) == sorted(chosen)
@@ -403,13 +423,15 @@ def test_export_coords_csv_selected_and_all(viewer, qtbot, small, tmp_path):
     widget.export_coords_csv(out_all, scope="all")
     wait_idle(qtbot, widget)
     df = pd.read_csv(out_all)
-    np.testing.assert_array_equal(df.to_numpy(), expected_coords(labels, np.unique(labels[labels != 0])))
+    np.testing.assert_array_equal(
+        df.to_numpy(), expected_coords(labels, np.unique(labels[labels != 0]))
+    )
     assert "Wrote coordinates" in widget.message_label.text()
 
 
 def test_export_npz_round_trip(viewer, qtbot, small, tmp_path):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    widget, _ = make_widget(viewer, qtbot, labels)
     L = pick_object(labels, 1)
     widget.select_label(L)
     out = tmp_path / "one.npz"
@@ -426,7 +448,7 @@ def test_export_npz_round_trip(viewer, qtbot, small, tmp_path):
 
 def test_export_table_csv_shown_rows(viewer, qtbot, small, tmp_path):
     _, labels = small
-    widget, layer = make_widget(viewer, qtbot, labels)
+    widget, _ = make_widget(viewer, qtbot, labels)
     ids, counts = np.unique(labels[labels != 0], return_counts=True)
     lo = int(np.median(counts))
     widget.set_size_range(lo, None)
@@ -451,6 +473,11 @@ def test_send_voxels_and_centroids_to_points(viewer, qtbot, small):
     np.testing.assert_array_equal(pts.data, expected_coords(labels, chosen)[:, 1:])
     np.testing.assert_array_equal(pts.scale, scale)
     np.testing.assert_array_equal(pts.features["label"], expected_coords(labels, chosen)[:, 0])
+    first = pts.features["label"].to_numpy() == chosen[0]
+    np.testing.assert_allclose(
+        pts.face_color[first][0], layer.colormap.map(chosen[0]).ravel(), atol=1e-6
+    )
+    assert pts.face_color[:, 3].min() > 0  # visible, even with "show selected only"
     cen = widget.send_centroids_to_points("all")
     ids = np.unique(labels[labels != 0])
     assert len(cen.data) == ids.size
@@ -544,7 +571,10 @@ def test_auto_rebuild_after_paint(viewer, qtbot, small):
     new = int(labels.max()) + 7
     z, y, x = np.argwhere(labels == 0)[0]
     layer.paint((z, y, x), new, refresh=True)
-    qtbot.waitUntil(lambda: widget.index is not None and new in widget.index and not widget.busy, timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: widget.index is not None and new in widget.index and not widget.busy,
+        timeout=TIMEOUT,
+    )
     assert not widget.stale
 
 
@@ -598,7 +628,9 @@ def test_bad_files_give_a_message_and_no_layer(viewer, qtbot, tmp_path):
 
     (tmp_path / "notes.txt").write_bytes(b"hello")
     (tmp_path / "broken.tif").write_bytes(b"not a tiff at all")
-    tifffile.imwrite(tmp_path / "grey.tif", np.random.default_rng(0).random((4, 16, 16), dtype=np.float32))
+    tifffile.imwrite(
+        tmp_path / "grey.tif", np.random.default_rng(0).random((4, 16, 16), dtype=np.float32)
+    )
     from napari.utils.notifications import notification_manager
 
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -628,7 +660,9 @@ def test_unindexable_layers_are_refused(viewer, qtbot, small):
     _, labels = small
     widget = VoxelIndexWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    viewer.add_image(np.random.default_rng(0).random((8, 32, 32)).astype(np.float32), name="float img")
+    viewer.add_image(
+        np.random.default_rng(0).random((8, 32, 32)).astype(np.float32), name="float img"
+    )
     assert widget.layer.name == "float img"
     assert widget.build_index() is None
     assert "not integer labels" in widget.message_label.text()

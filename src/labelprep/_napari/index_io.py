@@ -32,8 +32,10 @@ def features_for(table):
 def _paths(path) -> list[str] | None:
     if isinstance(path, (str, os.PathLike)):
         return [os.fspath(path)]
-    if isinstance(path, (list, tuple)) and path and all(
-        isinstance(p, (str, os.PathLike)) for p in path
+    if (
+        isinstance(path, (list, tuple))
+        and path
+        and all(isinstance(p, (str, os.PathLike)) for p in path)
     ):
         return [os.fspath(p) for p in path]
     return None

@@ -106,7 +106,10 @@ class ObjectTableModel(QAbstractTableModel):
 
     def set_size_range(self, minimum: int | None, maximum: int | None) -> None:
         """Show only objects with ``minimum <= voxels <= maximum`` (``None``: no bound)."""
-        value = (None if minimum is None else int(minimum), None if maximum is None else int(maximum))
+        value = (
+            None if minimum is None else int(minimum),
+            None if maximum is None else int(maximum),
+        )
         if value == self._size_range:
             return
 

@@ -34,11 +34,11 @@ def plane_inside(idx, label, axes: Sequence[int]) -> dict[int, int]:
     flat = idx.flat(label)
     shape = tuple(int(s) for s in idx.shape)
     if flat.size == 0:  # pragma: no cover - a present label has voxels
-        return {a: int(round(centroid[a])) for a in axes}
+        return {a: round(centroid[a]) for a in axes}
     if axes == [0]:
         stride = math.prod(shape[1:])
         target = centroid[0]
-        z = int(round(target))
+        z = round(target)
         i = int(np.searchsorted(flat, np.asarray(z * stride, dtype=flat.dtype)))
         candidates = []
         if i < flat.size:

@@ -58,7 +58,7 @@ from .index_io import METADATA_KEY, features_for
 from .index_table import ObjectTableModel
 from .index_view import focus_object
 
-__all__ = ["VoxelIndexWidget", "layer_problem", "features_for"]
+__all__ = ["VoxelIndexWidget", "features_for", "layer_problem"]
 
 #: Expected failures of a worker (bad files, bad data): shown as a message, not a traceback.
 _EXPECTED = (TypeError, ValueError, OSError, MemoryError, KeyError)
@@ -385,14 +385,18 @@ class VoxelIndexWidget(QWidget):
             lyr for lyr in layers if lyr._type_string != "labels"
         ]
         current = self.layer
-        inserted = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        inserted = (
+            getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        )
         if inserted is not None and getattr(inserted, "_type_string", "") == "labels":
             current = inserted  # a new Labels layer (e.g. just loaded) becomes the target
         self._combo_layers = layers
         self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
         for lyr in layers:
-            self.layer_combo.addItem(lyr.name if lyr._type_string == "labels" else f"{lyr.name} (image)")
+            self.layer_combo.addItem(
+                lyr.name if lyr._type_string == "labels" else f"{lyr.name} (image)"
+            )
         if current in layers:
             self.layer_combo.setCurrentIndex(layers.index(current))
         elif layers:
@@ -576,8 +580,10 @@ class VoxelIndexWidget(QWidget):
 
             labels = read_stack(path, progress=progress)
             if labels.dtype.kind not in "biu":
-                if labels.dtype.kind == "f" and labels.size and bool(
-                    np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0)
+                if (
+                    labels.dtype.kind == "f"
+                    and labels.size
+                    and bool(np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0))
                 ):
                     labels = labels.astype(np.int64)
                 else:
@@ -706,7 +712,10 @@ class VoxelIndexWidget(QWidget):
         if self.index is None:
             return
         self._mark_stale()
-        if getattr(event, "type", "") in ("paint", "data", "undo") and self.auto_rebuild_check.isChecked():
+        if (
+            getattr(event, "type", "") in ("paint", "data", "undo")
+            and self.auto_rebuild_check.isChecked()
+        ):
             # Debounce: one edit emits several events (paint, then labels_update), and
             # quick successive strokes should give one rebuild, not one each.
             self._rebuild_timer.start()
@@ -960,14 +969,18 @@ class VoxelIndexWidget(QWidget):
         title, default, pattern = filters[kind]
         path, _ = QFileDialog.getSaveFileName(self, title, default, pattern)
         if path:
-            {"coords": self.export_coords_csv, "npz": self.export_npz, "table": self.export_table_csv}[
-                kind
-            ](path)
+            {
+                "coords": self.export_coords_csv,
+                "npz": self.export_npz,
+                "table": self.export_table_csv,
+            }[kind](path)
 
     def _run_export(self, what: str, path, write):
         path = Path(path)
         if not path.parent.is_dir():
-            self.show_message(f"Cannot write {path}: folder {path.parent} does not exist.", error=True)
+            self.show_message(
+                f"Cannot write {path}: folder {path.parent} does not exist.", error=True
+            )
             return None
 
         def job(progress):
@@ -1039,7 +1052,8 @@ class VoxelIndexWidget(QWidget):
         if target is None:
             return None
         idx, labels = target
-        total = int(np.sum([idx.size(L) for L in labels]))
+        counts = np.asarray(idx.counts)[np.searchsorted(np.asarray(idx.labels), labels)]
+        total = int(counts.sum())
         if total > self.max_points:
             self.show_message(
                 f"{total:,} voxels is too many points for napari (limit {self.max_points:,}): "
@@ -1047,15 +1061,14 @@ class VoxelIndexWidget(QWidget):
                 error=True,
             )
             return None
-        coords = np.concatenate([idx.coords(L) for L in labels]) if labels.size else None
-        ids = np.repeat(labels, [idx.size(L) for L in labels])
-        colours = self.layer.get_color(list(labels)) if labels.size < 1000 else None
+        coords = np.concatenate([idx.coords(L) for L in labels])
+        ids = np.repeat(labels, counts)
         name = f"label {labels[0]} voxels" if labels.size == 1 else f"{labels.size} objects voxels"
         kwargs = self._points_kwargs(name)
-        kwargs.update(features={"label": ids}, size=1, border_width=0)
-        if colours is not None:
-            lut = dict(zip((int(L) for L in labels), np.atleast_2d(colours)))
-            kwargs["face_color"] = np.array([lut[int(L)] for L in ids]) if ids.size else "white"
+        # each voxel in its object's colour (the colormap itself: get_color would hide
+        # unselected labels while "show selected only" is on)
+        colours = np.asarray(self.layer.colormap.map(ids), dtype=np.float32)
+        kwargs.update(features={"label": ids}, size=1, border_width=0, face_color=colours)
         out = self.viewer.add_points(coords, **kwargs)
         self.show_message(f"Added {total:,} voxels as Points layer '{out.name}'.")
         return out
@@ -1071,8 +1084,12 @@ class VoxelIndexWidget(QWidget):
         name = f"label {labels[0]} centroid" if labels.size == 1 else f"{labels.size} centroids"
         kwargs = self._points_kwargs(name)
         features = self.model.frame.iloc[positions].reset_index(drop=True)
-        kwargs.update(features=features, size=max(2.0, float(self.zoom_min_extent) / 2),
-                      face_color="yellow", border_color="black")
+        kwargs.update(
+            features=features,
+            size=max(2.0, float(self.zoom_min_extent) / 2),
+            face_color="yellow",
+            border_color="black",
+        )
         out = self.viewer.add_points(centroids, **kwargs)
         self.show_message(f"Added {labels.size:,} centroids as Points layer '{out.name}'.")
         return out
