@@ -574,3 +574,20 @@ def test_repr_and_no_warnings_in_normal_use(photos):
         with PatchSampler(photos[0], photos[1], 16, mode="foreground") as s:
             s.sample(100)
             assert "PatchSampler(8 images" in repr(s)
+
+
+@pytest.mark.parametrize("mode", patches.MODES)
+@pytest.mark.parametrize("border", ["valid", "pad"])
+def test_expected_centre_classes_match_what_is_drawn(photo, mode, border):
+    from labelprep.patches import expected_centre_classes
+
+    rgb, mask = photo
+    weights = {0: 1, 2: 3} if mode == "class_balanced" else None
+    classes, fractions = expected_centre_classes(mask, (32, 48), mode, border, weights)
+    assert fractions.sum() == pytest.approx(1.0)
+    with PatchSampler([rgb], [mask], (32, 48), mode=mode, border=border, class_weights=weights,
+                      seed=0) as s:
+        drawn = centre_values(mask, s.sample_origins(6000)[:, 1:], (32, 48))
+    got = np.array([(drawn == c).mean() for c in classes])
+    np.testing.assert_allclose(got, fractions, atol=0.025)
+    assert np.isin(drawn, classes).all()

@@ -54,6 +54,7 @@ __all__ = [
     "SamplerStats",
     "centre_values",
     "coverage",
+    "expected_centre_classes",
     "match_masks",
 ]
 
@@ -218,6 +219,55 @@ def coverage(shape: Sequence[int], corners: np.ndarray, patch_size: Sequence[int
     for d in range(nd):
         np.cumsum(diff, axis=d, out=diff)
     return diff[tuple(slice(0, s) for s in shape)].astype(np.int32)
+
+
+def expected_centre_classes(
+    mask: np.ndarray,
+    patch_size: Sequence[int],
+    mode: str = "uniform",
+    border: str = "valid",
+    class_weights: Mapping[int, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The classes patch centres should fall on, and their expected fractions.
+
+    What :class:`PatchSampler` aims for on one image with this ``mask``: for
+    ``"uniform"`` the class fractions of the voxels a centre can land on, for
+    ``"foreground"`` the same among non-zero voxels, for ``"class_balanced"`` equal
+    shares of the classes present (or ``class_weights``, normalised). Compare it with
+    ``Patches.centre_classes`` to see what was actually drawn. (For images smaller than
+    the patch with ``border="pad"`` the uniform fractions are approximate.)
+
+    >>> m = np.zeros((10, 10), np.uint8); m[:, 5:] = 1
+    >>> expected_centre_classes(m, (4, 4), "class_balanced")
+    (array([0, 1]), array([0.5, 0.5]))
+    """
+    mask = np.asarray(mask)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if border not in BORDERS:
+        raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
+    box = []
+    for s, p in zip(mask.shape, patch_size):
+        if s >= p and (border == "valid" or mode == "uniform"):
+            box.append(slice(p // 2, s - p + p // 2 + 1))
+        else:
+            box.append(slice(0, s))
+    classes, counts = np.unique(mask[tuple(box)], return_counts=True)
+    classes = classes.astype(np.int64)
+    if mode == "foreground":
+        keep = classes != 0
+        classes, counts = classes[keep], counts[keep]
+    if mode == "class_balanced":
+        if class_weights is None:
+            weights = np.ones(classes.size)
+        else:
+            weights = np.array([float(class_weights.get(int(c), 0.0)) for c in classes])
+    else:
+        weights = counts.astype(np.float64)
+    total = weights.sum()
+    fractions = weights / total if total > 0 else np.zeros(classes.size)
+    keep = fractions > 0
+    return classes[keep], fractions[keep]
 
 
 def match_masks(
