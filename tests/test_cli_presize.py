@@ -123,3 +123,18 @@ def test_cli_presize_as_a_process(tmp_path, folders):
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2 and "inside" in proc.stderr
+
+
+def test_cli_presize_on_a_dask_scheduler(tmp_path, folders, capsys):
+    distributed = pytest.importorskip("distributed")
+    src, masks = folders
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        code = main(["presize", str(src), str(tmp_path / "out"), "--size", "100", "--masks",
+                     str(masks), "--masks-out", str(tmp_path / "mout"), "--quiet",
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 0
+    assert "2 written" in capsys.readouterr().out
+    assert main(["presize", str(src), str(tmp_path / "local"), "--size", "100", "--workers", "1",
+                 "--quiet"]) == 0
+    for name in ("a.jpg", "sub/b.png"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()

@@ -571,7 +571,7 @@ def _load_image_file(src: Path, size: Size, upscale: bool) -> _Loaded:
                 return _Loaded(in_hw, out_hw, unchanged=True)
             out_stored = _swap(out_hw, orientation)  # (h, w) in the file's stored frame
             box = None
-            if im.format == "JPEG" and out_hw != in_hw:
+            if im.format in ("JPEG", "MPO") and out_hw != in_hw:
                 request = (
                     math.ceil(out_stored[1] * DRAFT_GAP),
                     math.ceil(out_stored[0] * DRAFT_GAP),
@@ -899,7 +899,13 @@ def _chunks(jobs: list[_Job], workers: int) -> list[list[_Job]]:
     return [jobs[i : i + per] for i in range(0, len(jobs), per)]
 
 
-def _pool_context():
+def _warm_mode_kernel() -> None:
+    """Load (or compile) the mode kernel here, so forked workers inherit it ready."""
+    with contextlib.suppress(Exception):
+        mask(np.zeros((4, 4), np.uint8), 2, method="mode")
+
+
+def _pool_context(preload_kernels: bool = False):
     """Start method for the worker processes.
 
     ``fork`` is the cheapest but unsafe in a process that runs other threads (napari, a
@@ -914,7 +920,8 @@ def _pool_context():
         return mp.get_context("fork")
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        preload = [__name__] + (["labelprep._kernels.presize"] if preload_kernels else [])
+        ctx.set_forkserver_preload(preload)
         return ctx
     return mp.get_context("spawn")
 
@@ -932,7 +939,10 @@ def _execute(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     n = min(workers, len(jobs))
-    with ProcessPoolExecutor(max_workers=n, mp_context=_pool_context()) as pool:
+    use_mode = any(j.method == "mode" and j.mask_src is not None for j in jobs)
+    if use_mode:
+        _warm_mode_kernel()  # once here instead of importing numba in every worker
+    with ProcessPoolExecutor(max_workers=n, mp_context=_pool_context(use_mode)) as pool:
         futures = [pool.submit(_run_chunk, chunk) for chunk in _chunks(jobs, n)]
         try:
             for fut in as_completed(futures):
