@@ -617,6 +617,7 @@ def test_load_folder_of_slices_and_npy(viewer, qtbot, small, tmp_path):
     widget.load_stack(tmp_path / "stack.npy")
     wait_idle(qtbot, widget)
     assert widget.layer.name == "stack"
+    assert not widget.layer.editable  # memory-mapped read-only: no painting
     np.testing.assert_array_equal(widget.layer.data, labels)
     widget.build_index()
     wait_idle(qtbot, widget)
@@ -693,3 +694,14 @@ def test_reader_layer_is_used_without_rebuilding(viewer, qtbot, small, tmp_path)
     L = pick_object(labels, 2)
     assert widget.select_label(L)
     assert_selected(widget, viewer, widget.layer, labels, L)
+
+
+def test_reader_index_is_not_used_after_edits(viewer, qtbot, small, tmp_path):
+    _, labels = small
+    LabelIndex.build(labels).save(tmp_path / "objects.npz")
+    [layer] = viewer.open(tmp_path / "objects.npz", plugin="napari-labelprep")
+    layer.paint((3, 5, 5), 99)  # edited before the dock is opened
+    widget = VoxelIndexWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.layer is layer and widget.index is None
+    assert "Build index" in widget.status_label.text()

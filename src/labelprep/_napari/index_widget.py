@@ -454,13 +454,24 @@ class VoxelIndexWidget(QWidget):
             layer.mouse_drag_callbacks.remove(self._on_layer_drag)
 
     def _adopt_attached_index(self, layer) -> None:
-        """Use the index the .npz reader attached to the layer, if it matches the data."""
+        """Use the index the .npz reader attached to the layer, if it still matches.
+
+        It is dropped when the layer was edited since it was read (its undo history is
+        not empty): the dock then asks for a build like for any other layer.
+        """
         from labelprep import LabelIndex
 
-        idx = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-        if isinstance(idx, LabelIndex) and tuple(idx.shape) == tuple(layer.data.shape):
-            source = layer.metadata.get(METADATA_KEY + "_path", "file")
-            self._set_index(idx, seconds=None, source=str(source))
+        meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+        idx = meta.get(METADATA_KEY)
+        if not isinstance(idx, LabelIndex):
+            return
+        if tuple(idx.shape) != tuple(layer.data.shape) or self._history_state(layer) not in (
+            None,
+            (0, 0),
+        ):
+            meta.pop(METADATA_KEY, None)
+            return
+        self._set_index(idx, seconds=None, source=str(meta.get(METADATA_KEY + "_path", "file")))
 
     def closeEvent(self, event) -> None:  # pragma: no cover - exercised by napari
         self.cleanup()
