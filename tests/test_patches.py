@@ -161,11 +161,13 @@ def test_same_seed_same_patches_with_prefetch(photos, mode):
     a = _run(images, masks, mode=mode, seed=7, prefetch=True)
     b = _run(images, masks, mode=mode, seed=7, prefetch=True)
     c = _run(images, masks, mode=mode, seed=7, prefetch=False)
-    for x, y, z in zip(a, b, c):
+    d = _run(images, masks, mode=mode, seed=7, prefetch=1, workers=3)
+    for x, y, z, w in zip(a, b, c, d):
         np.testing.assert_array_equal(x.origins, y.origins)
         np.testing.assert_array_equal(x.images, y.images)
         np.testing.assert_array_equal(x.masks, y.masks)
         np.testing.assert_array_equal(x.origins, z.origins)
+        np.testing.assert_array_equal(x.images, w.images)
 
 
 def test_same_seed_same_patches_from_files(tmp_path, photos):
@@ -493,6 +495,8 @@ def test_inconsistent_channels_and_dtypes_are_errors(photos):
         (dict(patch_size="ab"), TypeError, "patch_size"),
         (dict(cache_size=0), ValueError, "cache_size"),
         (dict(replace_every=-1), ValueError, "replace_every"),
+        (dict(prefetch=-2), ValueError, "prefetch"),
+        (dict(workers=0), ValueError, "workers"),
         (dict(mode="foreground"), ValueError, "needs masks"),
         (dict(class_weights={1: 1}), ValueError, "class_balanced"),
         (dict(masks=[np.zeros((50, 50), np.uint8)] * 2), ValueError, "1 images but 2 masks"),

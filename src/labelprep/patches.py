@@ -540,8 +540,11 @@ class PatchSampler:
         Zero padding (images and masks) or mirror padding like ``np.pad(mode="reflect")``.
     class_weights : dict, optional
         ``{class: weight}`` for ``"class_balanced"``; classes not listed get weight 0.
-    prefetch : bool
-        Decode upcoming images in background threads (the result does not depend on it).
+    prefetch : bool or int
+        Decode upcoming images in background threads (the result does not depend on
+        it): ``True`` keeps ``2 * workers`` planned images loading ahead of the cache, an
+        int that many (each is an extra decoded image in memory), ``False``/0 loads in
+        the caller's thread when an image is needed.
     workers : int, optional
         Number of loader threads (default: ``min(2, os.cpu_count())``).
 
@@ -567,7 +570,7 @@ class PatchSampler:
         border: str = "valid",
         pad_mode: str = "constant",
         class_weights: Mapping[int, float] | None = None,
-        prefetch: bool = True,
+        prefetch: bool | int = True,
         workers: int | None = None,
     ):
         self._closed = True  # until fully constructed (close() must work from __del__)
@@ -602,6 +605,17 @@ class PatchSampler:
                 raise ValueError(f"class_weights must be >= 0, got {class_weights!r}")
             if not any(v > 0 for v in class_weights.values()):
                 raise ValueError("class_weights must give at least one class a weight > 0")
+
+        if isinstance(prefetch, bool) or prefetch is None:
+            depth = None if prefetch else 0
+        elif isinstance(prefetch, (int, np.integer)) and prefetch >= 0:
+            depth = int(prefetch)
+        else:
+            raise ValueError(f"prefetch must be a bool or an int >= 0, got {prefetch!r}")
+        n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
+        if not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        n_workers = int(n_workers)
 
         sources = _as_sources(images, "images")
         if not sources:
@@ -653,13 +667,10 @@ class PatchSampler:
         self._lock = threading.Lock()
         self.stats = SamplerStats()
 
-        self.prefetch = bool(prefetch)
+        self.prefetch = depth != 0
         self._depth = 0
         if self.prefetch:
-            n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-            if n_workers < 1:
-                raise ValueError(f"workers must be >= 1, got {workers!r}")
-            self._depth = max(2, int(n_workers))
+            self._depth = 2 * n_workers if depth is None else depth
             self._executor = ThreadPoolExecutor(
                 max_workers=int(n_workers), thread_name_prefix="labelprep-patches"
             )
