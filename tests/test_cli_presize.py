@@ -112,7 +112,7 @@ def test_cli_presize_as_a_process(tmp_path, folders):
     proc = subprocess.run(
         [sys.executable, "-m", "labelprep.cli", "presize", str(src), str(tmp_path / "p"),
          "--size", "64"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "2 written" in proc.stdout
@@ -120,7 +120,7 @@ def test_cli_presize_as_a_process(tmp_path, folders):
     proc = subprocess.run(
         [sys.executable, "-m", "labelprep.cli", "presize", str(src), str(src / "x"),
          "--size", "64"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 2 and "inside" in proc.stderr
 

@@ -45,13 +45,13 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import ProgressCallback, report
-from .io import IMAGE_SUFFIXES, TIFF_SUFFIXES, list_images, read_image
+from .io import TIFF_SUFFIXES, list_images, read_image
 
 __all__ = [
     "MASK_METHODS",
-    "check_folders",
     "FileResult",
     "FolderReport",
+    "check_folders",
     "folder",
     "image",
     "load",
@@ -111,7 +111,7 @@ def _check_size(size: Size) -> int | tuple[int, int]:
 
 
 def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 def output_shape(shape: Sequence[int], size: Size, upscale: bool = False) -> tuple[int, int]:
@@ -422,7 +422,7 @@ def _transpose(im, orientation: int):
 def _orientation(im) -> int:
     try:
         value = int(im.getexif().get(0x0112, 1))
-    except Exception:  # broken EXIF must not fail the image
+    except Exception:  # noqa: BLE001 - broken EXIF must not fail the image
         return 1
     return value if value in range(1, 9) else 1
 
@@ -817,7 +817,7 @@ def _run_job(job: _Job) -> FileResult:
         result.status, result.input_shape, result.output_shape = "written", in_hw, out_hw
     except _FileError as exc:
         result.reason = str(exc)
-    except Exception as exc:  # one bad file must not stop the run
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
         result.reason = f"{type(exc).__name__}: {exc}"
     finally:
         result.seconds = time.perf_counter() - t0

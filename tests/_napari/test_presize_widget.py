@@ -107,12 +107,19 @@ def test_preview_reports_label_loss(viewer, widget, qtbot, photo):
 
 def test_preview_without_mask_and_greyscale(viewer, widget, qtbot, photo):
     rgb, _ = photo
-    viewer.add_image(rgb[..., 1].astype(np.uint16) * 200, name="grey")
+    grey = viewer.add_image(rgb[..., 1].astype(np.uint16) * 200, name="grey",
+                            scale=(0.5, 2.0), translate=(10.0, -5.0))
     widget.mask_combo.setCurrentText("(no mask)")
+    widget.size_edit.setText("120")
     click(qtbot, widget.preview_button)
     wait_idle(qtbot, widget)
-    assert widget.image_result.data.dtype == np.uint16
-    assert widget.image_result.data.shape == (160, 213)
+    result = widget.image_result
+    assert result.data.dtype == np.uint16 and result.data.shape == (120, 160)
+    # the layer's own scale and translate are honoured: output pixel (i, j) lies over
+    # input position (4i + 1.5, 4j + 1.5) of the original
+    for i, j in [(0, 0), (7, 99), (119, 159)]:
+        np.testing.assert_allclose(grey.world_to_data(result.data_to_world((i, j))),
+                                   (4 * i + 1.5, 4 * j + 1.5))
     assert widget.mask_result is None
     assert "no mask" in widget.loss_label.text()
 

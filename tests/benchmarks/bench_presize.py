@@ -42,7 +42,7 @@ SIZE = 160
 SHAPE = (1632, 2448)  # 4 megapixels, 3:2
 JPEG_QUALITY = 90
 # every method saves the same way: quality 90, no chroma subsampling (what ours writes)
-SAVE = dict(quality=JPEG_QUALITY, subsampling=0)
+SAVE = {"quality": JPEG_QUALITY, "subsampling": 0}
 
 
 # ----------------------------------------------------------------------------- data
@@ -170,7 +170,7 @@ def run_ours(images: Path, masks: Path | None, out: Path, workers: int, method="
             shutil.rmtree(p)
     kw = {}
     if masks is not None:
-        kw = dict(masks=masks, masks_out=out.with_name(out.name + "_masks"))
+        kw = {"masks": masks, "masks_out": out.with_name(out.name + "_masks")}
     t0 = time.perf_counter()
     rep = presize.folder(images, out, SIZE, workers=workers, overwrite=True, method=method, **kw)
     seconds = time.perf_counter() - t0
@@ -223,10 +223,10 @@ def main(argv=None) -> int:
         os.symlink(masks / (f.stem + ".png"), msrc / (f.stem + ".png"))
 
     try:
-        import pyvips  # noqa: F401
+        import pyvips
 
         have_vips = True
-    except Exception as exc:  # ImportError, or OSError when libvips is missing
+    except Exception as exc:  # noqa: BLE001 - ImportError, or OSError without libvips
         have_vips = False
         vips_note = f"pyvips not importable ({type(exc).__name__}: {exc}); skipped"
 
@@ -291,30 +291,34 @@ def main(argv=None) -> int:
     pil = times["Pillow: full decode + LANCZOS"] / ours
     q = quality["ours: presize.folder"]
     checks = [
-        (f">= 20x the tutorial's approach", tut >= 20, f"{tut:.1f}x"),
-        (f">= 3x Pillow full decode + LANCZOS", pil >= 3, f"{pil:.1f}x"),
-        (f"PSNR >= 30 dB vs full-resolution LANCZOS", q >= 30, f"{q:.1f} dB"),
+        (">= 20x the tutorial's approach", tut >= 20, f"{tut:.1f}x"),
+        (">= 3x Pillow full decode + LANCZOS", pil >= 3, f"{pil:.1f}x"),
+        ("PSNR >= 30 dB vs full-resolution LANCZOS", q >= 30, f"{q:.1f} dB"),
     ]
 
     today = dt.date.today().isoformat()
+    vips = ""
+    if have_vips:
+        import pyvips
+
+        vips = f", pyvips {pyvips.__version__} (libvips {pyvips.version(0)}.{pyvips.version(1)})"
     lines = [
         "# Presize benchmark",
         "",
         f"- date: {today}{' (quick run)' if args.quick else ''}",
         f"- machine: {machine()}",
-        f"- Pillow {PIL.__version__}, NumPy {np.__version__}"
-        + (f", pyvips {__import__('pyvips').__version__} (libvips "
-           f"{__import__('pyvips').version(0)}.{__import__('pyvips').version(1)})" if have_vips else ""),
-        f"- data: {n} generated JPEGs of {SHAPE[1]}x{SHAPE[0]} ({SHAPE[0] * SHAPE[1] / 1e6:.1f} MP, "
-        "quality 92, textured `photo_2d`) and their PNG masks; target size "
-        f"{SIZE} (shorter side), outputs JPEG quality {JPEG_QUALITY}",
-        f"- every method runs with the same number of worker processes unless stated; median of "
-        f"{repeats} run(s) (the tutorial's approach: 1 run{'' if args.quick else ', it is slow'})",
-        "- PSNR: mean over the images of each output file vs a full-resolution reference "
-        "(full decode + one LANCZOS resize, no JPEG compression); it includes the output's "
-        "JPEG compression (quality 90, 4:4:4 for every method)",
-        f"- PSNR of ours before JPEG encoding (`presize.load`, the resampling alone): "
-        f"{presize_pixels:.1f} dB",
+        f"- Pillow {PIL.__version__}, NumPy {np.__version__}{vips}",
+        (f"- data: {n} generated JPEGs of {SHAPE[1]}x{SHAPE[0]} "
+         f"({SHAPE[0] * SHAPE[1] / 1e6:.1f} MP, quality 92, textured `photo_2d`) and their PNG "
+         f"masks; target size {SIZE} (shorter side), outputs JPEG quality {JPEG_QUALITY}"),
+        ("- every method runs with the same number of worker processes unless stated; median "
+         f"of {repeats} run(s) (the tutorial's approach: 1 run"
+         f"{'' if args.quick else ', it is slow'})"),
+        ("- PSNR: mean over the images of each output file vs a full-resolution reference "
+         "(full decode + one LANCZOS resize, no JPEG compression); it includes the output's "
+         "JPEG compression (quality 90, 4:4:4 for every method)"),
+        ("- PSNR of ours before JPEG encoding (`presize.load`, the resampling alone): "
+         f"{presize_pixels:.1f} dB"),
         "",
         "| method | workers | time (s) | images/s | ours is faster by | PSNR (dB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -24,7 +24,6 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QObject, Signal
@@ -45,7 +44,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["PresizeWidget", "parse_size", "overlay_transform"]
+__all__ = ["PresizeWidget", "overlay_transform", "parse_size"]
 
 _NO_MASK = "(no mask)"
 _EXPECTED = (TypeError, ValueError, OSError, MemoryError)
@@ -396,7 +395,7 @@ class PresizeWidget(QWidget):
             return
         scale, translate = overlay_transform(image_layer, result.in_shape, result.out_shape)
         name = f"{image_layer.name} presized"
-        kwargs = dict(scale=scale, translate=translate)
+        kwargs = {"scale": scale, "translate": translate}
         if self.image_result is not None and self.image_result in self.viewer.layers:
             layer = self.image_result
             layer.data = result.image
@@ -405,8 +404,8 @@ class PresizeWidget(QWidget):
         else:
             extra = {}
             if not image_layer.rgb:
-                extra = dict(contrast_limits=image_layer.contrast_limits,
-                             colormap=image_layer.colormap.name)
+                extra = {"contrast_limits": image_layer.contrast_limits,
+                         "colormap": image_layer.colormap.name}
             self.image_result = self.viewer.add_image(
                 result.image, name=name, rgb=image_layer.rgb, **kwargs, **extra)
         if result.mask is not None:
@@ -516,7 +515,7 @@ class PresizeWidget(QWidget):
             return
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(int(done))
-        self.progress_bar.setFormat(f"%v / %m images")
+        self.progress_bar.setFormat("%v / %m images")
 
     def _folder_finished(self) -> None:
         self.folder_worker = None
