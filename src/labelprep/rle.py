@@ -120,37 +120,56 @@ def _runs(a: np.ndarray, progress: ProgressCallback | None = None):
         else:
             a2 = None
         if a2 is not None:
-            return _runs_row_sweep(a2, np.asarray(a.shape[1:], np.int64), progress)
+            return _runs_row_sweep(a2, a.shape[1:], progress)
         a = np.asfortranarray(a)  # other strided layouts: one copy, then a flat scan
     flat = a.reshape(-1, order="F")  # a view: a is F-contiguous (or 0/1-D)
     parts = []
     for lo, hi in _chunks(n, progress is not None and n >= _CHUNK_ELEMENTS):
-        parts.append(k.flat_run_starts(flat, lo, hi))
+        prev = flat[lo - 1] if lo else flat[0]
+        parts.append(k.flat_run_starts(flat[lo:hi], lo, prev, lo > 0))
         report(progress, hi, n)
     starts = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return starts, flat[starts]
 
 
-def _runs_row_sweep(a2: np.ndarray, col_shape: np.ndarray, progress):
-    """Runs of a C-ordered (H, R) array in column-major order, reading it row by row."""
+def _runs_row_sweep(a2: np.ndarray, col_shape: tuple[int, ...], progress):
+    """Runs of an (H, R) array in column-major order, reading it row by row.
+
+    Column ``r`` of ``a2`` (C order over ``col_shape``) comes at rank ``col_f[r]`` in
+    column-major order. Each column gets a slot for the run that may start at its top
+    followed by slots for its changes, laid out in column-major order, so the output is
+    written sorted and read back sequentially.
+    """
     k = _kernels()
     h, ncols = a2.shape
-    row_chunks = _chunks(h, progress is not None and a2.size >= _CHUNK_ELEMENTS)
+    split = progress is not None and a2.size >= _CHUNK_ELEMENTS
+    row_chunks = _chunks(h, split)
     total = 2 * h + 1
     cnt = np.zeros(ncols, np.int64)
     for i0, i1 in row_chunks:
         k.count_column_changes(a2, cnt, i0, i1)
         report(progress, i1, total)
-    off = np.zeros(ncols + 1, np.int64)
-    np.cumsum(cnt, out=off[1:])
-    rows = np.empty(int(off[-1]), np.int64)
-    cursor = off[:-1].copy()
+    if len(col_shape) > 1:
+        col_r = np.arange(ncols, dtype=np.int64).reshape(col_shape).ravel(order="F")
+        col_f = np.empty(ncols, np.int64)
+        col_f[col_r] = np.arange(ncols, dtype=np.int64)
+        cnt_f = cnt[col_r]
+    else:
+        col_r = col_f = np.arange(ncols, dtype=np.int64)
+        cnt_f = cnt
+    seg = np.empty(ncols, np.int64)  # slot of each column (in column-major rank order)
+    seg[0] = 0
+    np.cumsum(cnt_f[:-1] + 1, out=seg[1:])
+    size = int(seg[-1] + cnt_f[-1] + 1)
+    starts = np.empty(size, np.int64)
+    values = np.empty(size, a2.dtype)
+    cursor = seg[col_f] + 1
     for i0, i1 in row_chunks:
-        k.record_column_changes(a2, cursor, rows, i0, i1)
+        k.record_column_changes(a2, col_f, cursor, starts, values, i0, i1)
         report(progress, h + i1, total)
-    starts, values = k.assemble_column_runs(a2, col_shape, off, rows)
+    m = k.fill_column_starts(a2, col_r, seg, starts, values)
     report(progress, total, total)
-    return starts, values
+    return starts[:m], values[:m]
 
 
 def _check_size(size: Any) -> tuple[int, ...]:
@@ -237,7 +256,8 @@ def _values_as(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return values.astype(np.bool_)
     info = np.iinfo(dtype)
     if values.size:
-        lo, hi = values.min(), values.max()
+        lo, hi = (values.min(), values.max()) if values.dtype == object else (
+            _kernels().min_max(values))
         if int(lo) < info.min or int(hi) > info.max:
             raise ValueError(
                 f"'values' range {int(lo)}..{int(hi)} does not fit dtype {dtype.name}"
@@ -274,28 +294,20 @@ def _decode_string(s: Any, key: str, delta: bool) -> np.ndarray:
 
 
 def _check_counts(counts: np.ndarray, n: int, key: str = "counts", shape=None) -> np.ndarray:
+    where = f"the {n} elements of size {list(shape if shape is not None else (n,))}"
     if counts.dtype == object or (counts.dtype == np.uint64 and counts.size and
-                                   counts.max() > np.iinfo(np.int64).max):
-        raise ValueError(f"'{key}' holds a count larger than the mask ({n} elements)")
+                                   _kernels().min_max(counts)[1] > np.iinfo(np.int64).max):
+        raise ValueError(f"'{key}' holds a count larger than {where}")
     counts = counts.astype(np.int64, copy=False)
-    if counts.size and counts.min() < 0:
-        i = int(np.argmax(counts < 0))
-        raise ValueError(f"'{key}' must not be negative, got {int(counts[i])} at index {i}")
-    if counts.size and counts.max() > n:
+    status, index, total = _kernels().check_counts(counts, n)
+    if status == 1:
         raise ValueError(
-            f"'{key}' sum to more than the {n} elements of size {list(shape or (n,))}"
+            f"'{key}' must not be negative, got {int(counts[index])} at index {index}"
         )
-    if counts.sum(dtype=np.float64) > 2.0**62:  # would overflow an int64 sum
-        raise ValueError(
-            f"'{key}' sum to more than the {n} elements of size {list(shape or (n,))}"
-        )
-    total = int(counts.sum())
-    if total != n:
-        more = "more" if total > n else "fewer"
-        raise ValueError(
-            f"'{key}' sum to {total}, {more} than the {n} elements of size "
-            f"{list(shape or (n,))}"
-        )
+    if status in (2, 3):
+        exact = sum(counts.tolist()) if status == 2 else int(total)
+        more = "more" if status == 2 else "fewer"
+        raise ValueError(f"'{key}' sum to {exact}, {more} than {where}")
     return counts
 
 

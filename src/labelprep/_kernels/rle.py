@@ -19,36 +19,39 @@ OK, BAD_CHAR, TRUNCATED, OVERFLOW = 0, 1, 2, 3
 
 
 @numba.njit(cache=True, nogil=True)
-def flat_run_starts(flat, lo, hi):  # pragma: no cover - compiled
-    """Positions in ``lo .. hi-1`` where a run starts in a 1D array.
+def flat_run_starts(chunk, offset, prev, has_prev):  # pragma: no cover - compiled
+    """Positions (plus ``offset``) where a run starts in a contiguous 1D chunk.
 
     In plain Python::
 
-        [i for i in range(lo, hi) if i == 0 or flat[i] != flat[i - 1]]
+        [offset + i for i in range(len(chunk))
+         if chunk[i] != (chunk[i - 1] if i else prev) or (i == 0 and not has_prev)]
 
-    ``flat`` is the array in column-major order (a contiguous view, never a copy), so
-    splitting ``0 .. n`` into chunks and concatenating the results gives all run starts.
+    ``chunk`` is a piece ``flat[lo:hi]`` of the array in column-major order (a view,
+    never a copy), ``offset = lo`` and ``prev = flat[lo - 1]`` (``has_prev = lo > 0``),
+    so concatenating the results of consecutive chunks gives every run start.
     """
-    out = np.empty(hi - lo, dtype=np.int64)
+    n = chunk.shape[0]
+    out = np.empty(n, dtype=np.int64)
     k = 0
-    if hi <= lo:
+    if n == 0:
         return out[:0]
-    if lo == 0 or flat[lo] != flat[lo - 1]:
-        out[0] = lo
+    if not has_prev or chunk[0] != prev:
+        out[0] = offset
         k = 1
-    prev = flat[lo]
-    for i in range(lo + 1, hi):
-        x = flat[i]
-        if x != prev:
-            out[k] = i
+    p = chunk[0]
+    for i in range(1, n):
+        x = chunk[i]
+        if x != p:
+            out[k] = offset + i
             k += 1
-            prev = x
+            p = x
     return out[:k].copy()
 
 
 @numba.njit(cache=True, nogil=True)
 def count_column_changes(a2, cnt, i0, i1):  # pragma: no cover - compiled
-    """Add to ``cnt[r]`` the number of changes down column ``r`` between rows ``i0 .. i1-1``.
+    """Add to ``cnt[r]`` the number of changes down column ``r`` in rows ``i0 .. i1-1``.
 
     In plain Python, for a 2D array ``a2`` of shape (H, R)::
 
@@ -66,78 +69,102 @@ def count_column_changes(a2, cnt, i0, i1):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def record_column_changes(a2, cursor, rows, i0, i1):  # pragma: no cover - compiled
-    """Store the row of each change down each column, column by column.
+def record_column_changes(a2, col_f, cursor, starts, values, i0, i1):  # pragma: no cover
+    """Store each change down each column as (flat position, value), column by column.
 
     In plain Python::
 
+        d0 = a2.shape[0]
         for i in range(max(i0, 1), i1):
             for r in range(R):
                 if a2[i, r] != a2[i - 1, r]:
-                    rows[cursor[r]] = i
+                    starts[cursor[r]] = col_f[r] * d0 + i  # column-major position
+                    values[cursor[r]] = a2[i, r]
                     cursor[r] += 1
 
-    With ``cursor`` starting at the running sum of :func:`count_column_changes`,
-    ``rows[off[r]:off[r + 1]]`` ends up holding the sorted change rows of column ``r``.
+    ``col_f[r]`` is column ``r``'s rank in column-major order and ``cursor`` starts at
+    each column's slot in the output, laid out in that order, so the output ends up
+    sorted by position (see :func:`fill_column_starts`).
     """
-    ncols = a2.shape[1]
+    d0, ncols = a2.shape
     for i in range(max(i0, 1), i1):
         for r in range(ncols):
-            if a2[i, r] != a2[i - 1, r]:
-                rows[cursor[r]] = i
-                cursor[r] += 1
+            x = a2[i, r]
+            if x != a2[i - 1, r]:
+                c = cursor[r]
+                starts[c] = col_f[r] * d0 + i
+                values[c] = x
+                cursor[r] = c + 1
 
 
 @numba.njit(cache=True, nogil=True)
-def assemble_column_runs(a2, col_shape, off, rows):  # pragma: no cover - compiled
-    """Run starts (column-major flat positions) and values from per-column changes.
+def fill_column_starts(a2, col_r, seg, starts, values):  # pragma: no cover - compiled
+    """Fill the slot before each column's changes with the run starting the column.
 
-    ``a2`` is a C-ordered array of shape ``(d0, *col_shape)`` seen as (d0, R): its
-    column-major order visits the columns ``r`` in Fortran order of ``col_shape`` (first
-    axis fastest) and each column top to bottom. In plain Python::
+    In plain Python, ``col_r[f]`` being the column at rank ``f`` in column-major order
+    and ``seg[f]`` its slot::
 
-        starts, values = [], []
-        for f, r in enumerate(columns in Fortran order of col_shape):
-            if f == 0 or a2[0, r] != a2[d0 - 1, previous r]:
-                starts.append(f * d0); values.append(a2[0, r])
-            for i in rows[off[r]:off[r + 1]]:
-                starts.append(f * d0 + i); values.append(a2[i, r])
+        for f, r in enumerate(col_r):
+            if f == 0 or a2[0, r] != a2[d0 - 1, col_r[f - 1]]:
+                starts[seg[f]] = f * d0; values[seg[f]] = a2[0, r]
+            else:
+                starts[seg[f]] = -1  # the run of the previous column goes on
+
+    then drops the unused (-1) slots; returns the number of runs kept.
     """
-    d0, ncols = a2.shape
-    nd = col_shape.shape[0]
-    cstride = np.empty(nd, dtype=np.int64)
-    s = 1
-    for ax in range(nd - 1, -1, -1):
-        cstride[ax] = s
-        s *= col_shape[ax]
-    idx = np.zeros(nd, dtype=np.int64)
-    total = off[ncols] + ncols
-    starts = np.empty(total, dtype=np.int64)
-    values = np.empty(total, dtype=a2.dtype)
-    k = 0
-    r = 0
-    prev_r = -1
+    d0 = a2.shape[0]
+    ncols = col_r.shape[0]
     for f in range(ncols):
-        base = f * d0
-        if prev_r < 0 or a2[0, r] != a2[d0 - 1, prev_r]:
-            starts[k] = base
-            values[k] = a2[0, r]
+        r = col_r[f]
+        s = seg[f]
+        if f == 0 or a2[0, r] != a2[d0 - 1, col_r[f - 1]]:
+            starts[s] = f * d0
+            values[s] = a2[0, r]
+        else:
+            starts[s] = -1
+    k = 0
+    for q in range(starts.shape[0]):
+        if starts[q] >= 0:
+            starts[k] = starts[q]
+            values[k] = values[q]
             k += 1
-        for q in range(off[r], off[r + 1]):
-            i = rows[q]
-            starts[k] = base + i
-            values[k] = a2[i, r]
-            k += 1
-        prev_r = r
-        # next column in Fortran order: odometer over col_shape, first axis fastest
-        for ax in range(nd):
-            idx[ax] += 1
-            r += cstride[ax]
-            if idx[ax] < col_shape[ax]:
-                break
-            r -= idx[ax] * cstride[ax]
-            idx[ax] = 0
-    return starts[:k].copy(), values[:k].copy()
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def check_counts(counts, n):  # pragma: no cover - compiled
+    """Check run lengths against the element count ``n`` without overflowing.
+
+    Returns ``(status, index, total)``: status 0 if every count is >= 0 and they sum
+    to ``n``; 1 if ``counts[index]`` is negative (the first one); 2 if the running sum
+    passes ``n`` at ``index``; 3 if they sum to ``total < n``.
+    """
+    total = np.int64(0)
+    for k in range(counts.shape[0]):
+        if counts[k] < 0:
+            return 1, k, total
+    for k in range(counts.shape[0]):
+        c = counts[k]
+        if c > n - total:
+            return 2, k, total
+        total += c
+    if total != n:
+        return 3, counts.shape[0], total
+    return 0, counts.shape[0], total
+
+
+@numba.njit(cache=True, nogil=True)
+def min_max(a):  # pragma: no cover - compiled
+    """``(a.min(), a.max())`` of a non-empty 1D array in one pass."""
+    lo = a[0]
+    hi = a[0]
+    for k in range(1, a.shape[0]):
+        x = a[k]
+        if x < lo:
+            lo = x
+        elif x > hi:
+            hi = x
+    return lo, hi
 
 
 @numba.njit(cache=True, nogil=True)
