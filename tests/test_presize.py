@@ -686,3 +686,31 @@ def test_encoding_roundtrip_of_png_masks_in_memory():
     presize._save_array(m, buf, ".png", lossless=True)
     buf.seek(0)
     np.testing.assert_array_equal(np.asarray(Image.open(buf)).astype(np.uint16), m)
+
+
+@pytest.mark.parametrize(
+    "name, mode",
+    [("g.jpg", "L"), ("c.jpg", "CMYK"), ("p.jpg", "RGB-progressive"), ("la.png", "LA"),
+     ("rgba.png", "RGBA"), ("pal.png", "P"), ("bw.png", "1"), ("x.bmp", "RGB"),
+     ("w.webp", "RGB"), ("g.gif", "P")],
+)
+def test_folder_handles_image_modes(tmp_path, photo, name, mode):
+    rgb, _ = photo
+    im = Image.fromarray(rgb)
+    kw = {}
+    if mode == "RGB-progressive":
+        kw = {"progressive": True, "quality": 90}
+    elif mode in ("LA", "RGBA"):
+        im = im.convert(mode)
+    elif mode == "1":
+        im = im.convert("L").point(lambda v: 255 if v > 100 else 0).convert("1")
+    elif mode != "RGB":
+        im = im.convert(mode)
+    (tmp_path / "src").mkdir()
+    im.save(tmp_path / "src" / name, **kw)
+    rep = presize.folder(tmp_path / "src", tmp_path / "dst", 120, workers=1)
+    assert rep.failed == [] and rep.written == 1
+    with Image.open(tmp_path / "dst" / name) as out:
+        assert out.size == (160, 120)
+        assert out.format == Image.open(tmp_path / "src" / name).format
+        out.load()
