@@ -955,18 +955,18 @@ class PatchSampler:
             weights = np.ones(labels.size)
         else:
             weights = np.array([self.class_weights.get(int(c), 0.0) for c in labels])
-        self._class_table = (self._version, labels, where, weights)
-        return labels, where, weights
+        holders = [np.flatnonzero(row >= 0) for row in where]  # slots holding each class
+        n_holders = np.array([h.size for h in holders], dtype=np.int64)
+        self._class_table = (self._version, labels, where, weights, holders, n_holders)
+        return self._class_table[1:]
 
     def _draw_class_balanced(self, m: int):
-        labels, where, weights = self._classes_in_cache()
+        labels, where, weights, holders, n_holders = self._classes_in_cache()
         total = weights.sum()
         if total <= 0:
             self._fallback(m, "no class with a weight > 0 is in the cached masks")
             return None
         cls = self._rng.choice(labels.size, size=m, p=weights / total)
-        holders = [np.flatnonzero(where[c] >= 0) for c in range(labels.size)]
-        n_holders = np.array([h.size for h in holders], dtype=np.int64)
         slots = np.array(
             [holders[c][r] for c, r in zip(cls, self._rng.integers(0, n_holders[cls]))],
             dtype=np.int64,
