@@ -705,3 +705,16 @@ def test_reader_index_is_not_used_after_edits(viewer, qtbot, small, tmp_path):
     viewer.window.add_dock_widget(widget)
     assert widget.layer is layer and widget.index is None
     assert "Build index" in widget.status_label.text()
+
+
+def test_lazy_dask_layer_is_indexed_as_is(viewer, qtbot, small):
+    da = pytest.importorskip("dask.array")
+    _, labels = small
+    layer = viewer.add_labels(da.from_array(labels, chunks=(8, 48, 48)), name="lazy")
+    widget = VoxelIndexWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(widget.index.labels, np.unique(labels[labels != 0]))
+    L = pick_object(labels, 2)
+    assert widget.select_label(L) and layer.selected_label == L
