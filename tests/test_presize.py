@@ -532,6 +532,23 @@ def test_dst_inside_src_is_refused(tmp_path, dataset, where):
     assert tree_hash(src) == before
 
 
+def test_outputs_containing_inputs_are_refused(tmp_path, dataset):
+    src, masks = dataset
+    # src = tmp/src: dst = tmp would put src/a/one.jpg's output at tmp/a/one.jpg, and a
+    # source folder named like src's parent could be overwritten: refuse any nesting
+    with pytest.raises(ValueError, match="dst .* must not contain src"):
+        presize.folder(src, tmp_path, 100, workers=1)
+    with pytest.raises(ValueError, match="masks_out .* must not contain (src|masks)"):
+        presize.folder(src, tmp_path / "o", 100, masks=masks, masks_out=tmp_path, workers=1)
+    with pytest.raises(ValueError, match="masks_out .* must not be src or inside it"):
+        presize.folder(src, tmp_path / "o", 100, masks=masks, masks_out=src / "m", workers=1)
+    with pytest.raises(ValueError, match="dst .* must not be masks or inside it"):
+        presize.folder(src, masks / "o", 100, masks=masks, masks_out=tmp_path / "mo", workers=1)
+    with pytest.raises(ValueError, match="differ"):
+        presize.folder(src, tmp_path / "o", 100, masks=masks, masks_out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_folder_arguments(tmp_path, dataset):
     src, masks = dataset
     with pytest.raises(ValueError, match="masks_out"):

@@ -987,9 +987,10 @@ def check_folders(
 ) -> tuple[Path, Path, Path | None, Path | None]:
     """Validate the folders of a :func:`folder` run; return them resolved.
 
-    ``src`` (and ``masks``) must exist; ``dst`` must not be ``src`` or inside it,
-    ``masks_out`` is required with ``masks``, must not be ``masks`` or inside it, nor inside
-    ``src``, nor equal to ``dst``. Nothing is created. Used by :func:`folder` and the
+    ``src`` (and ``masks``) must exist; ``masks_out`` is required with ``masks`` and
+    differs from ``dst``; an output folder (``dst``, ``masks_out``) must not be an input
+    folder (``src``, ``masks``), nor lie inside one, nor contain one (an output could
+    then overwrite a source). Nothing is created. Used by :func:`folder` and the
     napari widget, so both refuse the same things with the same message.
 
     Raises
@@ -999,24 +1000,25 @@ def check_folders(
     """
     src_p = _resolve_dir(src, "src", must_exist=True)
     dst_p = _resolve_dir(dst, "dst", must_exist=False)
-    if _inside(dst_p, src_p):
-        raise ValueError(f"dst {dst_p} must not be src or inside it ({src_p})")
     masks_p = masks_out_p = None
     if masks is not None and str(masks) != "":
         masks_p = _resolve_dir(masks, "masks", must_exist=True)
         if masks_out is None or str(masks_out) == "":
             raise ValueError("masks_out is required when masks is given")
         masks_out_p = _resolve_dir(masks_out, "masks_out", must_exist=False)
-        if _inside(masks_out_p, masks_p):
-            raise ValueError(f"masks_out {masks_out_p} must not be masks or inside it ({masks_p})")
-        if _inside(masks_out_p, src_p):
-            raise ValueError(f"masks_out {masks_out_p} must not be inside src ({src_p})")
         if masks_out_p == dst_p:
             raise ValueError("masks_out must differ from dst")
-        if _inside(dst_p, masks_p):
-            raise ValueError(f"dst {dst_p} must not be inside masks ({masks_p})")
     elif masks_out is not None and str(masks_out) != "":
         raise ValueError("masks_out was given without masks")
+    # outputs and inputs must not nest either way: an output could land on a source
+    for out_name, out in (("dst", dst_p), ("masks_out", masks_out_p)):
+        for in_name, inp in (("src", src_p), ("masks", masks_p)):
+            if out is None or inp is None:
+                continue
+            if _inside(out, inp):
+                raise ValueError(f"{out_name} {out} must not be {in_name} or inside it ({inp})")
+            if _inside(inp, out):
+                raise ValueError(f"{out_name} {out} must not contain {in_name} ({inp})")
     return src_p, dst_p, masks_p, masks_out_p
 
 
