@@ -436,6 +436,10 @@ class RLEWidget(QWidget):
     @staticmethod
     def _encode_work(data, layer, name: str, progress) -> Encoding:
         array = np.asarray(data)
+        # warm up numba (import, load or compile the kernels for this dtype and layout)
+        # on a tiny array so the time shown is the encoding's, not the JIT's
+        fortran = array.flags.f_contiguous and not array.flags.c_contiguous
+        rle.encode(np.zeros((2,) * array.ndim, array.dtype, order="F" if fortran else "C"))
         t0 = time.perf_counter()
         r = rle.encode(array, progress=progress)
         seconds = time.perf_counter() - t0
