@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("--masks-out needs --masks")
     if args.masks is not None and args.masks_out is None:
         return _usage_error("--masks needs --masks-out (where to write the presized masks)")
+    # tqdm's monitor thread would make the pool use forkserver (fork is unsafe with
+    # threads), which costs a second of start-up; the bar does not need it
+    import tqdm.std
+
+    tqdm.std.tqdm.monitor_interval = 0
     try:
         with tqdm_progress("presize", unit="img", disable=args.quiet) as progress:
             rep = presize.folder(
