@@ -216,7 +216,8 @@ def image(
     alpha : bool, optional
         Whether the last channel is an alpha channel. By default it is when C is 2 or 4.
         Colours are resampled premultiplied by alpha, so the colour of fully transparent
-        pixels does not bleed into visible ones.
+        pixels does not bleed into visible ones. Alpha is read as opacity in [0, 1] for
+        floats and in [0, dtype max] for integers.
 
     Returns
     -------
