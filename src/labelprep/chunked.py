@@ -43,7 +43,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,11 +72,11 @@ _MARKER = "labelprep_index_version"
 #: Default number of stack voxels indexed per wave (the chunks of a wave run in parallel).
 WAVE_VOXELS = 1 << 26
 #: Default bytes of merged wave parts kept in memory before spilling to disk.
-KEEP_IN_MEMORY = 256 << 20
+KEEP_IN_MEMORY = 64 << 20
 #: Voxel indices assembled per batch in the final merge.
 BATCH_ENTRIES = 1 << 23
-#: Default zarr chunk length of ``voxel_indices`` on disk (1 MiB at uint32).
-CHUNK_ENTRIES = 1 << 18
+#: Default zarr chunk length of ``voxel_indices`` on disk (256 KiB at uint32).
+CHUNK_ENTRIES = 1 << 16
 
 
 # ============================================================================ planning
@@ -199,6 +199,21 @@ class _Part:
         self.voxels = None
 
 
+def _build_one_thread(arr: np.ndarray, background: int | None) -> LabelIndex:
+    """``LabelIndex.build`` on one thread: dask already runs one task per core."""
+    global _WORKERS_KEYWORD
+    if _WORKERS_KEYWORD is None:
+        import inspect
+
+        _WORKERS_KEYWORD = "workers" in inspect.signature(LabelIndex.build).parameters
+    if _WORKERS_KEYWORD:
+        return LabelIndex.build(arr, background=background, workers=1)
+    return LabelIndex.build(arr, background=background)  # pragma: no cover
+
+
+_WORKERS_KEYWORD: bool | None = None
+
+
 def _index_block(block: Any, origin: tuple[int, ...], gstrides: np.ndarray, vdtype: np.dtype,
                  background: int | None) -> _Part:
     """Index one chunk in memory and express it in stack coordinates (a dask task)."""
@@ -206,7 +221,7 @@ def _index_block(block: Any, origin: tuple[int, ...], gstrides: np.ndarray, vdty
 
     arr = np.asarray(block)
     ndim = arr.ndim
-    idx = LabelIndex.build(arr, background=background)
+    idx = _build_one_thread(arr, background)
     n = len(idx)
     out = np.empty(idx.voxel_indices.shape[0], dtype=vdtype)
     sums = np.zeros((n, ndim), dtype=np.int64)
@@ -354,50 +369,84 @@ def _waves(plan: _Plan, wave_voxels: int, workers: int) -> list[list[int]]:
     return waves
 
 
-def _chunk_parts(labels: Any, plan: _Plan, *, scheduler: Any, wave_voxels: int,
-                 on_chunk) -> Iterator[list[_Part]]:
-    """Index the chunks wave by wave; yield each wave's chunk parts in block order.
+def _release_free_heap() -> None:
+    """Give freed heap memory back to the OS (glibc ``malloc_trim``; no-op elsewhere).
 
-    ``on_chunk()`` is called (in the calling thread) after each chunk.
+    Chunk-sized arrays freed by the chunk phase can stay in malloc's arenas; trimming
+    them before the index is allocated lowers the peak RSS.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _local_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _produce(labels: Any, plan: _Plan, *, scheduler: Any, wave_voxels: int, events,
+             slots, stop) -> None:
+    """Index the chunks wave by wave (run in a background thread).
+
+    Puts ``("chunk", None)`` after each chunk, ``("wave", parts)`` after each wave (the
+    chunk parts in block order), then ``("done", None)``, or ``("error", exc)``. A wave
+    starts only when one of the ``slots`` (released by the consumer after merging a
+    wave) is free, so at most two waves exist at a time.
     """
     import dask
 
-    client = _distributed_client(scheduler)
-    workers = _n_workers(client, scheduler)
-    delayed_blocks = labels.to_delayed()
-    token = uuid.uuid4().hex[:12]
-    name = f"labelprep-index-chunk-{token}"
-    task = dask.delayed(_index_block, pure=True)
-    for wave in _waves(plan, wave_voxels, workers):
-        tasks = []
-        for i in wave:
-            bid, origin, _n = plan.blocks[i]
-            tasks.append(task(delayed_blocks[bid], origin, plan.gstrides, plan.vdtype,
-                              plan.background, dask_key_name=(name, i)))
-        if client is not None:
-            from distributed import as_completed
+    try:
+        client = _distributed_client(scheduler)
+        workers = _n_workers(client, scheduler)
+        delayed_blocks = labels.to_delayed()
+        name = f"labelprep-index-chunk-{uuid.uuid4().hex[:12]}"
+        task = dask.delayed(_index_block, pure=True)
+        for wave in _waves(plan, wave_voxels, workers):
+            while not slots.acquire(timeout=0.1):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            tasks = []
+            for i in wave:
+                bid, origin, _n = plan.blocks[i]
+                tasks.append(task(delayed_blocks[bid], origin, plan.gstrides, plan.vdtype,
+                                  plan.background, dask_key_name=(name, i)))
+            if client is not None:
+                from distributed import as_completed
 
-            futures = client.compute(tasks)
-            where = {f.key: k for k, f in enumerate(futures)}
-            results: list[Any] = [None] * len(futures)
-            for fut in as_completed(futures):
-                results[where[fut.key]] = fut.result()
-                fut.release()
-                on_chunk()
-            yield results
-            continue
+                futures = client.compute(tasks)
+                where = {f.key: k for k, f in enumerate(futures)}
+                results: list[Any] = [None] * len(futures)
+                for fut in as_completed(futures):
+                    results[where[fut.key]] = fut.result()
+                    fut.release()
+                    events.put(("chunk", None))
+                del futures
+            else:
+                from dask.callbacks import Callback
 
-        from dask.callbacks import Callback
+                def posttask(key, result, dsk, state, worker_id):
+                    if isinstance(key, tuple) and key and key[0] == name:
+                        events.put(("chunk", None))
 
-        def posttask(key, result, dsk, state, worker_id):
-            if isinstance(key, tuple) and key and key[0] == name:
-                on_chunk()
-
-        callbacks = [*Callback.active, Callback(posttask=posttask)._callback]
-        kwargs: dict[str, Any] = {"callbacks": callbacks}
-        if scheduler is not None:
-            kwargs["scheduler"] = scheduler
-        yield list(dask.compute(*tasks, **kwargs))
+                # keep any globally registered callbacks (progress bars, profilers)
+                callbacks = [*Callback.active, Callback(posttask=posttask)._callback]
+                kwargs: dict[str, Any] = {"callbacks": callbacks}
+                if scheduler is not None:
+                    kwargs["scheduler"] = scheduler
+                results = list(dask.compute(*tasks, **kwargs))
+            events.put(("wave", results))
+            del results, tasks
+        events.put(("done", None))
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        events.put(("error", exc))
 
 
 class _Progress:
@@ -419,26 +468,59 @@ class _Progress:
 
 
 class _Collector:
-    """Index every chunk and keep the merged wave parts (in memory or spilled)."""
+    """Index every chunk and keep the merged wave parts (in memory or spilled).
+
+    Chunks are indexed by dask in a background thread while this thread merges the
+    previous wave (and reports progress: always from the calling thread).
+    """
 
     def __init__(self, labels: Any, plan: _Plan, *, scheduler: Any, wave_voxels: int,
                  keep_in_memory: int, spill_dir: PathLike | None, progress: _Progress):
+        import queue
+        import threading
+
         self.plan = plan
         self.parts: list[_Part] = []
         self._spill_parent = spill_dir
         self._spill: str | None = None
         in_memory = 0
-        for chunk_parts in _chunk_parts(labels, plan, scheduler=scheduler,
-                                        wave_voxels=wave_voxels, on_chunk=progress.chunk):
-            part = _merge_parts(chunk_parts, plan)
-            del chunk_parts
-            if len(part) == 0:
-                continue
-            if in_memory + part.nbytes > keep_in_memory:
-                part.spill(self.spill_folder())
-            else:
-                in_memory += part.nbytes
-            self.parts.append(part)
+        events: queue.Queue = queue.Queue()
+        slots = threading.Semaphore(2)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=_produce, name="labelprep-index-chunks", daemon=True,
+            args=(labels, plan),
+            kwargs={"scheduler": scheduler, "wave_voxels": wave_voxels, "events": events,
+                    "slots": slots, "stop": stop},
+        )
+        producer.start()
+        try:
+            while True:
+                kind, payload = events.get()
+                if kind == "chunk":
+                    progress.chunk()
+                elif kind == "wave":
+                    part = _merge_parts(payload, plan)
+                    del payload
+                    slots.release()
+                    if len(part) == 0:
+                        continue
+                    if in_memory + part.nbytes > keep_in_memory:
+                        part.spill(self.spill_folder())
+                    else:
+                        in_memory += part.nbytes
+                    self.parts.append(part)
+                elif kind == "error":
+                    raise payload
+                else:
+                    break
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            stop.set()
+            slots.release()
+            producer.join()
 
     def spill_folder(self) -> str:
         if self._spill is None:
@@ -457,6 +539,7 @@ class _Collector:
 
     def summary(self):
         """Global labels, counts, offsets, bboxes, centroids and each part's row map."""
+        _release_free_heap()
         labels, counts, bboxes, sums, rows = _merge_stats(self.parts, self.plan.label_dtype,
                                                           self.plan.ndim)
         offsets = np.zeros(labels.shape[0] + 1, dtype=np.int64)
@@ -465,33 +548,64 @@ class _Collector:
             centroids = sums / counts[:, None]
         return labels, counts, offsets, bboxes, centroids, rows
 
+    def _batch(self, offsets: np.ndarray, rows: list[np.ndarray], r0: int, r1: int,
+               out: np.ndarray) -> np.ndarray:
+        """Merge the voxel indices of global rows ``[r0, r1)`` into ``out``."""
+        start = int(offsets[r0])
+        pieces = []
+        for part, prow in zip(self.parts, rows):
+            a, b = np.searchsorted(prow, [r0, r1])
+            if a == b:
+                continue
+            vox = part.read(int(a), int(b), self.plan.vdtype)
+            poff = part.offsets[a:b + 1] - part.offsets[a]
+            pieces.append((vox, poff, prow[a:b] - r0))
+        _merge_voxels(pieces, out, offsets[r0:r1 + 1] - start)
+        return out
+
     def assemble(self, offsets: np.ndarray, rows: list[np.ndarray], progress: _Progress,
                  batch_entries: int, sink) -> None:
-        """Merge the voxel indices in label order, ``sink(r0, r1, start, stop)`` giving
-        the array to fill with rows ``[r0, r1)`` and receiving it back when filled."""
+        """Merge the voxel indices in label order, in batches of about ``batch_entries``.
+
+        Batches are merged in parallel threads (the kernels release the GIL) and
+        handed to ``sink.put`` in order, from this thread.
+        """
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
         n = offsets.shape[0] - 1
         total = int(offsets[-1])
-        dtype = self.plan.vdtype
+        batches = []
         r0 = 0
         while r0 < n:
-            # rows [r0, r1): about batch_entries voxels, at least one row
             r1 = int(np.searchsorted(offsets, offsets[r0] + batch_entries, side="right")) - 1
-            r1 = min(max(r1, r0 + 1), n)
-            start, stop = int(offsets[r0]), int(offsets[r1])
-            out = sink.get(start, stop)
-            pieces = []
-            for part, prow in zip(self.parts, rows):
-                a, b = np.searchsorted(prow, [r0, r1])
-                if a == b:
-                    continue
-                vox = part.read(int(a), int(b), dtype)
-                poff = part.offsets[a:b + 1] - part.offsets[a]
-                pieces.append((vox, poff, prow[a:b] - r0))
-            _merge_voxels(pieces, out, offsets[r0:r1 + 1] - start)
-            del pieces
-            sink.put(start, stop, out)
+            r1 = min(max(r1, r0 + 1), n)  # about batch_entries voxels, at least one row
+            batches.append((r0, r1))
             r0 = r1
-            progress.assembly(stop / total if total else 1.0)
+        threads = _local_cores()
+        with ThreadPoolExecutor(max_workers=threads,
+                                thread_name_prefix="labelprep-index-merge") as pool:
+            pending: deque = deque()
+
+            def flush() -> None:
+                start, stop, fut = pending.popleft()
+                sink.put(start, stop, fut.result())
+                progress.assembly(stop / total if total else 1.0)
+
+            try:
+                for r0, r1 in batches:
+                    start, stop = int(offsets[r0]), int(offsets[r1])
+                    out = sink.get(start, stop)
+                    pending.append((start, stop,
+                                    pool.submit(self._batch, offsets, rows, r0, r1, out)))
+                    if len(pending) > threads:
+                        flush()
+                while pending:
+                    flush()
+            except BaseException:
+                for _s, _e, fut in pending:
+                    fut.cancel()
+                raise
 
 
 class _ArraySink:
@@ -632,7 +746,7 @@ def build_to_zarr(
         error.
     chunk_entries : int
         zarr chunk length of ``voxel_indices``: ``coords(L)`` reads the chunks that
-        overlap object L (default 2**18 indices, 1 MiB uncompressed at uint32).
+        overlap object L (default 2**16 indices, 256 KiB uncompressed at uint32).
 
     Returns
     -------

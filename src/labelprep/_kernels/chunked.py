@@ -20,7 +20,7 @@ def to_global(local, offsets, chunk_shape, origin, gstrides, out, sums):
         sums[i] += g                                       # exact int64 coordinate sums
 
     The map keeps order (ascending local indices give ascending global ones). Runs
-    of consecutive local indices along the last axis are mapped by incrementing.
+    of consecutive local indices along the last axis are unravelled once per run.
     """
     ndim = chunk_shape.shape[0]
     last = chunk_shape[ndim - 1]
@@ -31,30 +31,32 @@ def to_global(local, offsets, chunk_shape, origin, gstrides, out, sums):
         e = offsets[i + 1]
         for k in range(ndim):
             acc[k] = 0
-        prev = np.int64(-2)
-        g = np.int64(0)
-        for j in range(s, e):
+        j = s
+        while j < e:
             f = np.int64(local[j])
-            if f == prev + 1 and c[ndim - 1] + 1 < last:
-                c[ndim - 1] += 1
-                g += 1
-            else:
-                r = f
-                for k in range(ndim - 1, -1, -1):
-                    d = chunk_shape[k]
-                    q = r // d
-                    c[k] = r - q * d
-                    r = q
-                g = 0
-                for k in range(ndim):
-                    g += (origin[k] + c[k]) * gstrides[k]
-            out[j] = g
+            r = f
+            for k in range(ndim - 1, -1, -1):
+                d = chunk_shape[k]
+                q = r // d
+                c[k] = r - q * d
+                r = q
+            # the run of consecutive indices that starts here, within this row
+            limit = min(e - j, last - c[ndim - 1])
+            n = 1
+            while n < limit and np.int64(local[j + n]) == f + n:
+                n += 1
+            g = np.int64(0)
             for k in range(ndim):
-                acc[k] += c[k]
-            prev = f
-        n = e - s
+                g += (origin[k] + c[k]) * gstrides[k]
+            for t in range(n):
+                out[j + t] = g + t
+            for k in range(ndim - 1):
+                acc[k] += c[k] * n
+            acc[ndim - 1] += c[ndim - 1] * n + (n * (n - 1)) // 2
+            j += n
+        n_all = e - s
         for k in range(ndim):
-            sums[i, k] = acc[k] + origin[k] * n
+            sums[i, k] = acc[k] + origin[k] * n_all
 
 
 @numba.njit(cache=True, nogil=True)
