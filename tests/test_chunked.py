@@ -466,3 +466,22 @@ def test_bigger_than_memory_limit_peak_rss(tmp_path):
     np.testing.assert_array_equal(np.array(res["coords"]), expected)
     # the bound: well below the stack (the stack itself would not fit)
     assert res["peak"] < 0.4 * stack_bytes, res["peak"]
+
+
+def test_lazy_coords_csv_matches_memory(tmp_path, small_stack):
+    ref = LabelIndex.build(small_stack)
+    path = tmp_path / "objects.zarr"
+    save_zarr(ref, path, chunk_entries=300)
+    lazy = open_index(path)
+    ref.write_coords_csv(tmp_path / "ref.csv")
+    calls = []
+    lazy.write_coords_csv(tmp_path / "lazy.csv", progress=lambda d, t: calls.append((d, t)),
+                          batch_entries=2000)
+    assert (tmp_path / "lazy.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+    assert len(calls) > 3 and calls[-1][0] == calls[-1][1]
+    some = [ref.labels[5], ref.labels[-1], ref.labels[0]]
+    ref.write_coords_csv(tmp_path / "ref_some.csv", labels=some)
+    lazy.write_coords_csv(tmp_path / "lazy_some.csv", labels=some, batch_entries=10)
+    assert (tmp_path / "lazy_some.csv").read_bytes() == (tmp_path / "ref_some.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "lazy.csv", "lazy_some.csv", "objects.zarr", "ref.csv", "ref_some.csv"]

@@ -1051,19 +1051,66 @@ class ZarrLabelIndex:
     def subset(self, labels: Iterable[int]) -> LabelIndex:
         """An in-memory index of some objects (reads only their voxel indices)."""
         rows = np.unique(np.array([self.position(L) for L in labels], dtype=np.int64))
+        return self._rows_index(rows)
+
+    def _rows_index(self, rows: np.ndarray) -> LabelIndex:
+        """An in-memory index of the objects in ``rows`` (ascending row numbers)."""
         counts = self.counts[rows]
         offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        voxels = np.empty(int(offsets[-1]), dtype=self.voxel_indices.dtype)
-        for j, i in enumerate(rows.tolist()):
-            voxels[offsets[j]:offsets[j + 1]] = self.voxel_indices[
-                int(self.offsets[i]):int(self.offsets[i + 1])
-            ]
+        if rows.shape[0] and rows[-1] - rows[0] + 1 == rows.shape[0]:  # consecutive: one read
+            s, e = int(self.offsets[rows[0]]), int(self.offsets[rows[-1] + 1])
+            voxels = np.asarray(self.voxel_indices[s:e])
+        else:
+            voxels = np.empty(int(offsets[-1]), dtype=self.voxel_indices.dtype)
+            for j, i in enumerate(rows.tolist()):
+                voxels[offsets[j]:offsets[j + 1]] = self.voxel_indices[
+                    int(self.offsets[i]):int(self.offsets[i + 1])
+                ]
         return LabelIndex(
             labels=self.labels[rows], counts=counts, offsets=offsets, voxel_indices=voxels,
             bboxes=self.bboxes[rows], centroids=self.centroids[rows], shape=self.shape,
             dtype=self.dtype, background=self.background,
         )
+
+    def write_coords_csv(self, path: PathLike, labels: Iterable[int] | None = None,
+                         progress: ProgressCallback | None = None,
+                         batch_entries: int = BATCH_ENTRIES) -> None:
+        """Write one CSV row per voxel, ``label,<axis names...>``, like
+        :meth:`LabelIndex.write_coords_csv`, reading the index batch by batch (memory:
+        one batch). The file is written under a temporary name, then renamed."""
+        if labels is None:
+            rows = np.arange(len(self), dtype=np.int64)
+        else:
+            rows = np.unique(np.array([self.position(L) for L in labels], dtype=np.int64))
+        counts = self.counts[rows]
+        ends = np.cumsum(counts)
+        total = int(ends[-1]) if ends.size else 0
+        path = Path(path)
+        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        part = path.parent / f".{path.name}.part-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as out:
+                out.write((",".join(("label",) + self.axis_names) + "\n").encode())
+                j0, done = 0, 0
+                while j0 < rows.shape[0]:
+                    j1 = int(np.searchsorted(ends, done + batch_entries, side="right"))
+                    j1 = min(max(j1, j0 + 1), rows.shape[0])
+                    self._rows_index(rows[j0:j1]).write_coords_csv(part)
+                    with open(part, "rb") as f:
+                        f.readline()  # the header, written once above
+                        shutil.copyfileobj(f, out, 1 << 20)
+                    done = int(ends[j1 - 1])
+                    report(progress, done, total)
+                    j0 = j1
+            os.replace(tmp, path)
+        finally:
+            for p in (tmp, part):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+        report(progress, total, total)
 
     def load(self) -> LabelIndex:
         """The whole index in memory (reads every voxel index)."""
