@@ -595,12 +595,10 @@ def _check_stack(labels: Any) -> np.ndarray:
     return arr
 
 
-def _background_key(dtype: np.dtype, background: Any) -> tuple[bool, Any, int | None]:
-    """(has_bg, value as the kernels compare it, background as a Python int)."""
+def _background_key(dtype: np.dtype, background: Any) -> tuple[Any, int | None]:
+    """(background as the kernels compare it, or None; background as a Python int)."""
     if background is None:
-        if dtype.kind == "f":
-            return False, np.float64(0.0), None
-        return False, np.uint64(0), None
+        return None, None
     try:
         if isinstance(background, (bool, np.bool_)):
             bg = int(background)
@@ -613,11 +611,11 @@ def _background_key(dtype: np.dtype, background: Any) -> tuple[bool, Any, int | 
     except (TypeError, ValueError, OverflowError):
         raise TypeError(f"background must be an integer or None, got {background!r}") from None
     if dtype.kind == "f":
-        return True, np.float64(bg), bg
+        return np.float64(bg), bg
     if dtype.kind == "b":
         if bg not in (0, 1):
             raise ValueError(f"background={bg} cannot occur in a bool stack (use 0 or 1)")
-        return True, np.uint64(bg), bg
+        return np.uint8(bg), bg
     info = np.iinfo(dtype)
     if not info.min <= bg <= info.max:
         raise ValueError(
@@ -626,7 +624,7 @@ def _background_key(dtype: np.dtype, background: Any) -> tuple[bool, Any, int | 
         )
     unsigned = np.dtype(f"u{dtype.itemsize}")
     native = np.array(bg, dtype=dtype.newbyteorder("="))
-    return True, np.uint64(native.view(unsigned)), bg
+    return native.view(unsigned)[()], bg
 
 
 class _Plan:
@@ -718,11 +716,9 @@ class _Part:
         self.cap = _INITIAL_CAPACITY
         self.keys = np.empty(self.cap, dtype=np.uint64)
         self.stats = _new_stats(self.cap, nslots)
-        if use_lut:
-            self.lut = np.full(1 << (8 * itemsize), -1, dtype=np.int32)
-            self.table, self.shift = np.zeros((1, 2), dtype=np.uint64), np.uint64(0)
+        if use_lut:  # direct table: id of every possible 8/16-bit value
+            self.table, self.shift = np.full(1 << (8 * itemsize), -1, np.int32), np.uint64(0)
         else:
-            self.lut = np.zeros(1, dtype=np.int32)
             self.table, self.shift = _new_table(2 * self.cap)
         self.state = np.zeros(3, dtype=np.int64)
         self.done = 0  # voxels scanned in the current pass (read by the progress loop)
@@ -784,7 +780,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
 
     arr = _check_stack(labels)
     orig_dtype = np.asarray(labels).dtype
-    has_bg, bg_key, bg = _background_key(orig_dtype, background)
+    bg_key, bg = _background_key(orig_dtype, background)
     shape = arr.shape
     ndim = arr.ndim
     size = int(arr.size)
@@ -826,9 +822,8 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
             c0 = 0
             while True:
                 status = K.count_rows(a2d, r0, c0, r1, plan.row_dims, plan.row_axes,
-                                      plan.col_axis, coord0, bg_key, has_bg, is_float,
-                                      use_lut, part.lut, part.table, part.shift, part.keys,
-                                      part.stats, part.state)
+                                      plan.col_axis, coord0, bg_key, part.table, part.shift,
+                                      part.keys, part.stats, part.state)
                 if status == K.DONE:
                     break
                 r0, c0 = int(part.state[1]), int(part.state[2])
@@ -890,8 +885,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
                 return
             a2d, _, flat0 = plan.block(b)
             K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_cs, plan.col_cs, flat0,
-                           bg_key, has_bg, is_float, use_lut, part.lut, part.table,
-                           part.shift, part.cursor, out)
+                           bg_key, part.table, part.shift, part.cursor, out)
             part.done += (r1 - r0) * plan.cols
             if tick is not None:
                 tick()

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / phi)
 
@@ -25,67 +27,134 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 /
 DONE, GROW, NOT_INTEGRAL = 0, 1, 2
 
 
-@numba.njit(cache=True, nogil=True)
-def _key_of(v, is_float):
-    """The table key of a label value: its unsigned bits, or int64 bits for floats."""
-    if is_float:
+# The helpers below are specialised at compile time on their argument *types* (via
+# ``numba.extending.overload``): float or integer labels, a background value or None, a
+# direct look-up table (1-D) or a hash table (2-D). A run-time flag tested in the hot
+# loop instead made the build several times slower. Each plain-Python body says what
+# the compiled version computes.
+def _key_of(v):
+    """The table key of a label value: its unsigned bits, or its int64 value for floats."""
+    if isinstance(v, (float, np.floating)):
         return np.uint64(np.int64(v))
     return np.uint64(v)
 
 
-@numba.njit(cache=True, nogil=True)
+@overload(_key_of, jit_options={"nogil": True})
+def _key_of_impl(v):
+    if isinstance(v, types.Float):
+        return lambda v: np.uint64(np.int64(v))
+    return lambda v: np.uint64(v)
+
+
 def _not_integral(v):
-    """True if the float ``v`` is not a whole number within the int64 range."""
-    return not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+    """True if ``v`` is a float that is not a whole number within the int64 range."""
+    if isinstance(v, (float, np.floating)):
+        return not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+    return False
 
 
-@numba.njit(cache=True, nogil=True)
-def _insert(key, use_lut, lut, table, shift, keys, state):
+@overload(_not_integral, jit_options={"nogil": True})
+def _not_integral_impl(v):
+    if isinstance(v, types.Float):
+        return lambda v: not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+    return lambda v: False
+
+
+def _is_bg(v, bg):
+    """``v == bg``, always False when there is no background (``bg is None``)."""
+    return bg is not None and v == bg
+
+
+@overload(_is_bg, jit_options={"nogil": True})
+def _is_bg_impl(v, bg):
+    if isinstance(bg, (types.NoneType, types.Omitted)):
+        return lambda v, bg: False
+    return lambda v, bg: v == bg
+
+
+def _insert(key, table, shift, keys, state):
     """The id of ``key``, giving it the next id ``state[0]`` if it is new.
 
-    Small types: ``lut[key]`` is the id (-1: none yet). Wide types: ``table`` is an
-    open-addressing hash table of ``(key, id + 1)`` rows (``id + 1 == 0``: empty slot).
+    ``table`` is either a direct look-up table (1-D, 8/16-bit stacks): ``table[key]`` is
+    the id or -1; or an open-addressing hash table (2-D) of ``(key, id + 1)`` rows with
+    linear probing from slot ``(key * golden) >> shift`` (``id + 1 == 0``: empty slot).
     Returns -1 (and changes nothing) when a new id would exceed ``len(keys)``.
     """
-    if use_lut:
-        i = np.int64(lut[key])
-        if i >= 0:
-            return i
-        n = state[0]
-        if n == keys.shape[0]:
-            return -1
-        lut[key] = n
-        keys[n] = key
-        state[0] = n + 1
-        return n
-    mask = table.shape[0] - 1
-    h = np.int64((key * _GOLDEN) >> shift)
-    while True:
-        t = table[h, 1]
-        if t == 0:
+    if table.ndim == 1:
+        if table[key] < 0:
+            if state[0] == len(keys):
+                return -1
+            table[key] = state[0]
+            keys[state[0]] = key
+            state[0] += 1
+        return int(table[key])
+    for slot, (k, id1) in enumerate(table):  # (in probing order in the real thing)
+        if id1 != 0 and k == key:
+            return int(id1) - 1
+    if state[0] == len(keys):
+        return -1
+    slot = next(j for j in range(len(table)) if table[j, 1] == 0)
+    table[slot] = (key, state[0] + 1)
+    keys[state[0]] = key
+    state[0] += 1
+    return int(state[0] - 1)
+
+
+@overload(_insert, jit_options={"nogil": True})
+def _insert_impl(key, table, shift, keys, state):
+    if table.ndim == 1:
+        def lut_insert(key, table, shift, keys, state):
+            i = np.int64(table[key])
+            if i >= 0:
+                return i
             n = state[0]
             if n == keys.shape[0]:
-                return -1
-            table[h, 0] = key
-            table[h, 1] = n + 1
+                return np.int64(-1)
+            table[key] = n
             keys[n] = key
             state[0] = n + 1
             return n
-        if table[h, 0] == key:
-            return np.int64(t) - 1
-        h = (h + 1) & mask
+        return lut_insert
+
+    def hash_insert(key, table, shift, keys, state):
+        mask = table.shape[0] - 1
+        h = np.int64((key * _GOLDEN) >> shift)
+        while True:
+            t = table[h, 1]
+            if t == 0:
+                n = state[0]
+                if n == keys.shape[0]:
+                    return np.int64(-1)
+                table[h, 0] = key
+                table[h, 1] = n + 1
+                keys[n] = key
+                state[0] = n + 1
+                return n
+            if table[h, 0] == key:
+                return np.int64(t) - 1
+            h = (h + 1) & mask
+    return hash_insert
 
 
-@numba.njit(cache=True, nogil=True)
-def _lookup(key, use_lut, lut, table, shift):
+def _lookup(key, table, shift):
     """The id of a ``key`` known to be in the table (see :func:`_insert`)."""
-    if use_lut:
-        return np.int64(lut[key])
-    mask = table.shape[0] - 1
-    h = np.int64((key * _GOLDEN) >> shift)
-    while table[h, 0] != key or table[h, 1] == 0:
-        h = (h + 1) & mask
-    return np.int64(table[h, 1]) - 1
+    if table.ndim == 1:
+        return int(table[key])
+    return next(int(id1) - 1 for k, id1 in table if id1 != 0 and k == key)
+
+
+@overload(_lookup, jit_options={"nogil": True})
+def _lookup_impl(key, table, shift):
+    if table.ndim == 1:
+        return lambda key, table, shift: np.int64(table[key])
+
+    def hash_lookup(key, table, shift):
+        mask = table.shape[0] - 1
+        h = np.int64((key * _GOLDEN) >> shift)
+        while table[h, 0] != key or table[h, 1] == 0:
+            h = (h + 1) & mask
+        return np.int64(table[h, 1]) - 1
+    return hash_lookup
 
 
 @numba.njit(cache=True, nogil=True)
@@ -116,8 +185,8 @@ def _add_run(i, c, e, coord, col_axis, stats):
 
 
 @numba.njit(cache=True, nogil=True)
-def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, has_bg,
-               is_float, use_lut, lut, table, shift, keys, stats, state):
+def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, shift, keys,
+               stats, state):
     """Pass 1: count voxels per label and accumulate bounding boxes and coordinate sums.
 
     In plain Python, for every voxel ``v = a[r, c]`` from ``(r0, c0)`` up to row ``r1``
@@ -158,14 +227,14 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, has_bg,
         for c in range(start + 1, ncols):
             v = row[c]
             if v != prev:
-                if not (has_bg and prev == bg):
-                    if is_float and _not_integral(prev):
+                if not _is_bg(prev, bg):
+                    if _not_integral(prev):
                         state[1] = r
                         state[2] = start
                         return NOT_INTEGRAL
-                    key = _key_of(prev, is_float)
+                    key = _key_of(prev)
                     if last_id < 0 or key != last_key:
-                        i = _insert(key, use_lut, lut, table, shift, keys, state)
+                        i = _insert(key, table, shift, keys, state)
                         if i < 0:
                             state[1] = r
                             state[2] = start
@@ -176,14 +245,14 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, has_bg,
                 prev = v
                 start = c
         # the last run of the row (same code as above, with c = ncols)
-        if not (has_bg and prev == bg):
-            if is_float and _not_integral(prev):
+        if not _is_bg(prev, bg):
+            if _not_integral(prev):
                 state[1] = r
                 state[2] = start
                 return NOT_INTEGRAL
-            key = _key_of(prev, is_float)
+            key = _key_of(prev)
             if last_id < 0 or key != last_key:
-                i = _insert(key, use_lut, lut, table, shift, keys, state)
+                i = _insert(key, table, shift, keys, state)
                 if i < 0:
                     state[1] = r
                     state[2] = start
@@ -215,8 +284,8 @@ def _write_run(out, p, f, n, col_cs):
 
 
 @numba.njit(cache=True, nogil=True)
-def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, has_bg, is_float,
-                 use_lut, lut, table, shift, cursor, out):
+def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, cursor,
+                 out):
     """Pass 2: write each voxel's raveled C index into its label's slot of ``out``.
 
     In plain Python, for every non-background voxel ``v = a[r, c]`` of rows
@@ -247,20 +316,20 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, has_bg, is_floa
         for c in range(1, ncols):
             v = row[c]
             if v != prev:
-                if not (has_bg and prev == bg):
-                    key = _key_of(prev, is_float)
+                if not _is_bg(prev, bg):
+                    key = _key_of(prev)
                     if last_id < 0 or key != last_key:
-                        last_id = _lookup(key, use_lut, lut, table, shift)
+                        last_id = _lookup(key, table, shift)
                         last_key = key
                     p = cursor[last_id]
                     _write_run(out, p, flat_row + start * col_cs, c - start, col_cs)
                     cursor[last_id] = p + (c - start)
                 prev = v
                 start = c
-        if not (has_bg and prev == bg):
-            key = _key_of(prev, is_float)
+        if not _is_bg(prev, bg):
+            key = _key_of(prev)
             if last_id < 0 or key != last_key:
-                last_id = _lookup(key, use_lut, lut, table, shift)
+                last_id = _lookup(key, table, shift)
                 last_key = key
             p = cursor[last_id]
             _write_run(out, p, flat_row + start * col_cs, ncols - start, col_cs)
