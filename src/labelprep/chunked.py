@@ -214,6 +214,22 @@ def _build_one_thread(arr: np.ndarray, background: int | None) -> LabelIndex:
 _WORKERS_KEYWORD: bool | None = None
 
 
+def _writable_if(arr: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """``arr`` made writable if it has ``dtype`` and owns its memory, else None.
+
+    The chunk's own index is private to the task: mapping its voxel indices to
+    stack indices in place (the map is order-preserving and reads each index before
+    writing it) saves an allocation per chunk.
+    """
+    if arr.dtype != dtype or arr.base is not None:
+        return None
+    try:
+        arr.flags.writeable = True
+    except ValueError:  # pragma: no cover - not owned after all
+        return None
+    return arr
+
+
 def _index_block(block: Any, origin: tuple[int, ...], gstrides: np.ndarray, vdtype: np.dtype,
                  background: int | None) -> _Part:
     """Index one chunk in memory and express it in stack coordinates (a dask task)."""
@@ -223,7 +239,9 @@ def _index_block(block: Any, origin: tuple[int, ...], gstrides: np.ndarray, vdty
     ndim = arr.ndim
     idx = _build_one_thread(arr, background)
     n = len(idx)
-    out = np.empty(idx.voxel_indices.shape[0], dtype=vdtype)
+    out = _writable_if(idx.voxel_indices, vdtype)
+    if out is None:
+        out = np.empty(idx.voxel_indices.shape[0], dtype=vdtype)
     sums = np.zeros((n, ndim), dtype=np.int64)
     org = np.asarray(origin, dtype=np.int64)
     if n:
@@ -303,12 +321,17 @@ def _merge_voxels(pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     K.merge_runs(out, out_offsets, lens, ptr, scratch)
 
 
-def _merge_parts(parts: list[_Part], plan: _Plan) -> _Part:
-    """Merge the chunk parts of one wave into one part (in memory)."""
+def _merge_parts(parts: list[_Part], plan: _Plan, buffer: np.ndarray | None = None) -> _Part:
+    """Merge the chunk parts of one wave into one part (in memory).
+
+    The voxel indices go to a new array, or to the start of ``buffer`` if given (large
+    enough; reusing one buffer for waves that are spilled anyway saves page faults).
+    """
     labels, counts, bboxes, sums, rows = _merge_stats(parts, plan.label_dtype, plan.ndim)
     offsets = np.zeros(labels.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), dtype=plan.vdtype)
+    total = int(offsets[-1])
+    out = np.empty(total, dtype=plan.vdtype) if buffer is None else buffer[:total]
     _merge_voxels([(p.voxels, p.offsets, r) for p, r in zip(parts, rows)], out, offsets)
     return _Part(labels=labels, counts=counts, offsets=offsets, bboxes=bboxes, sums=sums,
                  voxels=out)
@@ -484,6 +507,7 @@ class _Collector:
         self._spill_parent = spill_dir
         self._spill: str | None = None
         in_memory = 0
+        buffer: np.ndarray | None = None
         events: queue.Queue = queue.Queue()
         slots = threading.Semaphore(2)
         stop = threading.Event()
@@ -500,15 +524,23 @@ class _Collector:
                 if kind == "chunk":
                     progress.chunk()
                 elif kind == "wave":
-                    part = _merge_parts(payload, plan)
+                    size = sum(int(p.voxels.nbytes) for p in payload)
+                    spill = in_memory + size > keep_in_memory
+                    if spill:  # merged into a reused buffer, written out, buffer kept
+                        if buffer is None or buffer.nbytes < size:
+                            buffer = None
+                            buffer = np.empty(max(size // plan.vdtype.itemsize, 1),
+                                              dtype=plan.vdtype)
+                        part = _merge_parts(payload, plan, buffer)
+                    else:
+                        part = _merge_parts(payload, plan)
+                        in_memory += size
                     del payload
                     slots.release()
                     if len(part) == 0:
                         continue
-                    if in_memory + part.nbytes > keep_in_memory:
+                    if spill:
                         part.spill(self.spill_folder())
-                    else:
-                        in_memory += part.nbytes
                     self.parts.append(part)
                 elif kind == "error":
                     raise payload
