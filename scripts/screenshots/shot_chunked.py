@@ -23,7 +23,7 @@ def stage(viewer, wait_until):
     # small dask chunks so that this small sample is indexed in many chunks, as a big
     # stack would be
     with dask.config.set({"array.chunk-size": "1MiB"}):
-        [(data, meta, kind)] = get_zarr_reader(str(path))(str(path))
+        [(data, meta, _kind)] = get_zarr_reader(str(path))(str(path))
     layer = viewer.add_labels(data, **meta)
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
     viewer.window._qt_window.resizeDocks([dock], [560], Qt.Orientation.Horizontal)

@@ -54,13 +54,13 @@ from ._progress import ProgressCallback, report
 from .index import LabelIndex
 
 __all__ = [
+    "ZARR_FORMAT_VERSION",
     "ZarrLabelIndex",
     "build_from_dask",
     "build_to_zarr",
     "is_index_zarr",
     "open_index",
     "save_zarr",
-    "ZARR_FORMAT_VERSION",
 ]
 
 PathLike = str | os.PathLike
@@ -468,7 +468,7 @@ def _produce(labels: Any, plan: _Plan, *, scheduler: Any, wave_voxels: int, even
             events.put(("wave", results))
             del results, tasks
         events.put(("done", None))
-    except BaseException as exc:  # handed to the consumer, which re-raises it
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
         events.put(("error", exc))
 
 

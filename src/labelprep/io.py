@@ -27,15 +27,15 @@ import numpy as np
 from ._progress import ProgressCallback, report
 
 __all__ = [
-    "ImageReadError",
     "IMAGE_SUFFIXES",
     "TIFF_SUFFIXES",
+    "ImageReadError",
+    "is_zarr_path",
     "list_images",
-    "read_image",
-    "read_stack",
     "natural_key",
     "open_lazy",
-    "is_zarr_path",
+    "read_image",
+    "read_stack",
 ]
 
 TIFF_SUFFIXES = (".tif", ".tiff")

@@ -11,10 +11,10 @@ da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 dask = pytest.importorskip("dask")
 
-from dask.callbacks import Callback  # noqa: E402
+from dask.callbacks import Callback
 
-from labelprep._napari.index_widget import VoxelIndexWidget  # noqa: E402
-from labelprep._napari.zarr_io import get_zarr_reader  # noqa: E402
+from labelprep._napari.index_widget import VoxelIndexWidget
+from labelprep._napari.zarr_io import get_zarr_reader
 
 TIMEOUT = 30_000  # ms
 CHUNK_SIZE = "64KiB"  # small dask chunks ("auto"), so that the stack is many chunks
@@ -95,7 +95,7 @@ def test_manifest_reader_if_registered(viewer, zarr_stack):
     commands = {c.python_name for c in manifest.contributions.commands}
     if "labelprep._napari.zarr_io:get_zarr_reader" not in commands:
         pytest.skip("zarr reader not registered in napari.yaml yet")
-    path, labels = zarr_stack
+    path, _labels = zarr_stack
     [layer] = viewer.open(str(path), plugin="napari-labelprep")
     assert layer._type_string == "labels" and isinstance(layer.data, da.Array)
 

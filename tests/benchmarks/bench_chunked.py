@@ -261,13 +261,13 @@ def markdown(cfg, out: dict, mach: dict, repeats: int) -> str:
     lines = [
         "## Chunked (dask/zarr) index build vs loading the stack whole",
         "",
-        f"Stack: {' x '.join(map(str, shape))} int32 voxels ({mib(voxels * 4)} in memory, "
+        (f"Stack: {' x '.join(map(str, shape))} int32 voxels ({mib(voxels * 4)} in memory, "
         f"{mib(out['zarr_bytes'])} as zarr with {' x '.join(map(str, ZARR_CHUNKS))} chunks), "
         f"{ref['objects']:,} objects (balls of radius 3..9, random ids), "
         f"{ref['voxels']:,} object voxels ({ref['voxels'] / voxels:.0%}); index "
         f"{mib(ref['index_bytes'])}. Each method in a fresh process, median of {repeats} "
         "run(s); peak RSS is the whole process (Python, numba, dask, zarr: "
-        f"{mib(ref['baseline'])} after imports and warm-up) during the build.",
+         f"{mib(ref['baseline'])} after imports and warm-up) during the build."),
         "",
         "| method | time | vs in memory | peak RSS | peak minus warm-up RSS | same index |",
         "|---|---:|---:|---:|---:|:-:|",
@@ -292,17 +292,17 @@ def markdown(cfg, out: dict, mach: dict, repeats: int) -> str:
         d = res["disk"][0]
         lines += [
             "",
-            f"On disk the index takes {mib(d['index_disk'])} (zarr, compressed); "
+            (f"On disk the index takes {mib(d['index_disk'])} (zarr, compressed); "
             f"`open_index(path).coords(L)` for an object of {d['coords_voxels']:,} voxels "
             f"takes {statistics.median(r['coords_ms'] for r in res['disk']):.2f} ms (reads "
-            "only that object's chunks of `voxel_indices`).",
+             "only that object's chunks of `voxel_indices`)."),
         ]
     lines += [
         "",
-        f"Run {mach['date']} on {mach['cpu']}, {mach['cores']} cores, "
+        (f"Run {mach['date']} on {mach['cpu']}, {mach['cores']} cores, "
         f"{mach['ram_gib']:.0f} GiB RAM (load average {mach['load']:.1f} at the start; other "
         "work shared the machine, so timings are noisy). Data "
-        f"{out['how']}. Re-run: `.venv/bin/python tests/benchmarks/bench_chunked.py`.",
+         f"{out['how']}. Re-run: `.venv/bin/python tests/benchmarks/bench_chunked.py`."),
     ]
     return "\n".join(lines) + "\n"
 
