@@ -131,3 +131,19 @@ def test_voxel_index_dock_builds_on_the_lazy_layer(viewer, qtbot, zarr_stack):
     L = int(ref.labels[len(ref) // 2])
     assert widget.select_label(L)
     assert layer.selected_label == L
+
+
+def test_voxel_index_dock_loads_zarr_from_disk_lazily(viewer, qtbot, zarr_stack):
+    """The dock's own "Load" opens a zarr stack as a lazy, read-only Labels layer."""
+    path, labels = zarr_stack
+    widget = VoxelIndexWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Voxel index")
+    widget.load_stack(path)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=TIMEOUT)
+    layer = widget.layer
+    assert layer is not None, widget.message_label.text()
+    assert isinstance(layer.data, da.Array) and not layer.editable
+    np.testing.assert_array_equal(np.asarray(layer.data), labels)
+    widget.build_index()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=TIMEOUT)
+    np.testing.assert_array_equal(widget.index.counts, LabelIndex.build(labels).counts)

@@ -555,7 +555,9 @@ class VoxelIndexWidget(QWidget):
             self.path_edit.setText(path)
 
     def _choose_stack_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of 2D label slices")
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a folder of 2D label slices, or a zarr / OME-Zarr stack"
+        )
         if path:
             self.path_edit.setText(path)
 
@@ -587,12 +589,15 @@ class VoxelIndexWidget(QWidget):
             self.image_edit.setText(str(image_path))
 
         def read(path, image_path, progress):
-            from labelprep.io import read_stack
+            from labelprep.io import is_zarr_path, open_lazy, read_stack
 
-            labels = read_stack(path, progress=progress)
+            lazy = is_zarr_path(path) or Path(path).suffix.lower() == ".zarr"
+            # zarr / OME-Zarr stays lazy (dask): indexed chunk by chunk, never loaded whole
+            labels = open_lazy(path) if lazy else read_stack(path, progress=progress)
             if labels.dtype.kind not in "biu":
                 if (
-                    labels.dtype.kind == "f"
+                    not lazy
+                    and labels.dtype.kind == "f"
                     and labels.size
                     and bool(np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0))
                 ):
