@@ -85,7 +85,7 @@ def _read_pil(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # no copy when upright
             if im.mode == "P":
                 # palette images are label images: keep the indices, not the colours
                 return np.asarray(im)
