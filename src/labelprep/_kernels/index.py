@@ -224,9 +224,11 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, s
         prev = row[start]
         # A run of ``prev`` starts at ``start``; the tight loop below only looks for
         # the next change of value (a single well-predicted branch per voxel).
-        for c in range(start + 1, ncols):
-            v = row[c]
+        # (unsigned loop index: no negative-index wraparound check per voxel)
+        for cu in range(np.uint64(start + 1), np.uint64(ncols)):
+            v = row[cu]
             if v != prev:
+                c = np.int64(cu)
                 if not _is_bg(prev, bg):
                     if _not_integral(prev):
                         state[1] = r
@@ -275,12 +277,13 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, s
 @numba.njit(cache=True, nogil=True)
 def _write_run(out, p, f, n, col_cs):
     """``out[p + j] = f + j * col_cs`` for ``j < n``."""
+    dst = out[p:p + n]
     if col_cs == 1:
         for j in range(n):
-            out[p + j] = f + j
+            dst[j] = f + j
     else:
         for j in range(n):
-            out[p + j] = f + j * col_cs
+            dst[j] = f + j * col_cs
 
 
 @numba.njit(cache=True, nogil=True)
@@ -313,9 +316,10 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, c
         row = a[r]
         start = 0
         prev = row[0]
-        for c in range(1, ncols):
-            v = row[c]
+        for cu in range(np.uint64(1), np.uint64(ncols)):
+            v = row[cu]
             if v != prev:
+                c = np.int64(cu)
                 if not _is_bg(prev, bg):
                     key = _key_of(prev)
                     if last_id < 0 or key != last_key:
