@@ -37,6 +37,7 @@ repeats) only prints unless ``--write`` is given.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import datetime as dt
 import json
 import os
@@ -381,7 +382,7 @@ def main(argv=None) -> int:
         "",
         f"`tests/benchmarks/bench_rle.py`{' --quick' if args.quick else ''}, run on "
         f"{dt.date.today().isoformat()}: {machine()}; numpy {np.__version__}, numba "
-        f"{numba.__version__}, pycocotools {getattr(pycocotools, '__version__', '?')}, "
+        f"{numba.__version__}, pycocotools {importlib.metadata.version('pycocotools')}, "
         f"labelprep {labelprep.__version__}. Load average at start: {load:.2f} (the machine "
         "is shared, timings are noisy).",
         "",
@@ -417,6 +418,24 @@ def main(argv=None) -> int:
         "pycocotools into a label image, both faster than the seed:",
         "",
         *lines_verdict,
+        "",
+        "## Where the time goes",
+        "",
+        "- The format is JSON lists of Python ints, so `encode` ends with `tolist()` and "
+        "`decode` starts by turning two lists into arrays (through `array.array`, the "
+        "fastest route we measured, about 6 ns per number). On masks with many runs per "
+        "pixel (700 x 700, and above all i.i.d. random labels) that conversion is a large "
+        "part of our time and bounds the ratio; the compact strings skip it on decode "
+        "(a numba parser), which is why **ours compact** decodes faster.",
+        "- The scans themselves are single-threaded numba loops at well under 1 ns per "
+        "pixel: C-ordered input is swept row by row (the first entry of the layout line under each table: "
+        "no copy) and its runs written into per-column slots in column-major order; "
+        "that beats copying to Fortran order first except on tiny or random masks.",
+        "- The 3D stack is read along its first axis first (the format's column-major "
+        "order): each of its 512 x 512 lines of 100 voxels along z holds a few runs, "
+        "many more runs than pycocotools' per-slice encodings along lines of 512 pixels "
+        "(compare the JSON bytes). The work per run (writing it, converting it to a "
+        "Python int) is what keeps encode below the 5x target there.",
         "",
     ]
     try:
