@@ -524,7 +524,7 @@ def to_coco(mask_or_rle: Any, *, label: int | None = None) -> dict:
     Examples
     --------
     >>> to_coco(np.array([[1, 0], [1, 1]], bool))
-    {'size': [2, 2], 'counts': '0112'}
+    {'size': [2, 2], 'counts': '021O'}
     """
     if isinstance(mask_or_rle, Mapping):
         shape, _, values, counts = _parse(mask_or_rle)
@@ -566,7 +566,7 @@ def from_coco(c: Mapping) -> np.ndarray:
 
     Examples
     --------
-    >>> from_coco({"size": [2, 2], "counts": "0112"}).astype(int).tolist()
+    >>> from_coco({"size": [2, 2], "counts": "021O"}).astype(int).tolist()
     [[1, 0], [1, 1]]
     """
     if not isinstance(c, Mapping):
