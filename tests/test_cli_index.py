@@ -125,13 +125,13 @@ def test_console_script_subprocess(tmp_path, stack):
     result = subprocess.run(
         [sys.executable, "-m", "labelprep.cli", "index", str(tmp_path / "stack.tif"),
          "--out", str(tmp_path / "o.npz")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "objects" in result.stdout and "read" in result.stderr
     assert LabelIndex.is_index_file(tmp_path / "o.npz")
     bad = subprocess.run(
         [sys.executable, "-m", "labelprep.cli", "index", str(tmp_path / "nope.tif")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

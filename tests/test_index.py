@@ -126,7 +126,7 @@ def test_exact_against_numpy(stack, layout, background, workers, data, monkeypat
 def test_every_dtype_and_dimension(dtype, shape, rng):
     pool = np.array(value_pool(dtype), dtype=dtype)
     stack = pool[rng.integers(0, len(pool), size=shape)]
-    for layout, view in layouts(stack).items():
+    for view in layouts(stack).values():
         check_exact(stack, LabelIndex.build(view))
 
 
@@ -304,7 +304,7 @@ def test_unknown_label_key_error_names_the_label():
 # ---------------------------------------------------------------------- exports
 def seed_dict(stack: np.ndarray) -> dict:
     """The seed's per-label np.where loop (the user's original code)."""
-    labels, counts = np.unique(stack, return_counts=True)
+    labels, counts = np.unique(stack, return_counts=True)  # noqa: RUF059 (as in the seed)
     result = {}
     for label in list(labels):
         if label == 0:
@@ -462,13 +462,13 @@ def test_load_rejects_non_index_and_corrupt_files(tmp_path):
         return tmp_path / name
 
     cases = {
-        "missing.npz": dict(offsets=None),
-        "offsets.npz": dict(offsets=np.array([0, 1, 4])),
-        "range.npz": dict(voxel_indices=np.array([1, 2, 3, 99], dtype=np.uint32)),
-        "order.npz": dict(voxel_indices=np.array([2, 1, 3, 4], dtype=np.uint32)),
-        "labels.npz": dict(labels=np.array([2, 1], dtype=np.uint16)),
-        "dtype.npz": dict(dtype=np.array("not a dtype")),
-        "newer.npz": dict(labelprep_index_version=np.array(99)),
+        "missing.npz": {"offsets": None},
+        "offsets.npz": {"offsets": np.array([0, 1, 4])},
+        "range.npz": {"voxel_indices": np.array([1, 2, 3, 99], dtype=np.uint32)},
+        "order.npz": {"voxel_indices": np.array([2, 1, 3, 4], dtype=np.uint32)},
+        "labels.npz": {"labels": np.array([2, 1], dtype=np.uint16)},
+        "dtype.npz": {"dtype": np.array("not a dtype")},
+        "newer.npz": {"labelprep_index_version": np.array(99)},
     }
     for name, change in cases.items():
         path = save_modified(name, **change)
@@ -478,9 +478,9 @@ def test_load_rejects_non_index_and_corrupt_files(tmp_path):
 
 def test_constructor_rejects_inconsistent_arrays():
     idx = LabelIndex.build(np.array([[0, 1, 1], [2, 2, 0]], dtype=np.uint16))
-    parts = dict(labels=idx.labels, counts=idx.counts, offsets=idx.offsets,
-                 voxel_indices=idx.voxel_indices, bboxes=idx.bboxes, centroids=idx.centroids,
-                 shape=idx.shape, dtype=idx.dtype, background=idx.background)
+    parts = {"labels": idx.labels, "counts": idx.counts, "offsets": idx.offsets,
+                 "voxel_indices": idx.voxel_indices, "bboxes": idx.bboxes, "centroids": idx.centroids,
+                 "shape": idx.shape, "dtype": idx.dtype, "background": idx.background}
     LabelIndex(**parts)
     with pytest.raises(ValueError, match="counts"):
         LabelIndex(**{**parts, "counts": np.array([1, 3])})

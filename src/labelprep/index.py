@@ -24,6 +24,7 @@ array([[0, 1],
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import operator
 import os
 import tempfile
@@ -38,7 +39,7 @@ import numpy as np
 
 from ._progress import ProgressCallback, report
 
-__all__ = ["LabelIndex", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "LabelIndex"]
 
 #: Version of the ``.npz`` layout written by :meth:`LabelIndex.save`.
 FORMAT_VERSION = 1
@@ -503,7 +504,7 @@ class LabelIndex:
         try:
             data = np.load(path, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive (not a LabelIndex file)")
+                raise ValueError("not an .npz archive (not a LabelIndex file)")  # noqa: TRY004
             with data:
                 if _MARKER not in data.files:
                     raise ValueError(f"no {_MARKER!r} entry (not a LabelIndex file)")
@@ -703,7 +704,7 @@ class _Plan:
         voxels = np.cumsum([(r1 - r0) * self.cols for _, r0, r1 in items])
         cuts = np.searchsorted(voxels, voxels[-1] * np.arange(1, nparts) / nparts, side="left")
         bounds = [0, *sorted(set((cuts + 1).tolist())), len(items)]
-        return [items[i:j] for i, j in zip(bounds[:-1], bounds[1:]) if j > i]
+        return [items[i:j] for i, j in itertools.pairwise(bounds) if j > i]
 
 
 class _Part:
@@ -914,7 +915,7 @@ def _sort_segments(out, offsets, workers, progress, base, span, total) -> None:
     n = offsets.shape[0] - 1
     steps = np.unique(np.searchsorted(offsets, np.linspace(0, offsets[-1], 33)[1:-1]))
     bounds = [0, *[int(b) for b in steps if 0 < b < n], n]
-    chunks = list(zip(bounds[:-1], bounds[1:]))
+    chunks = list(itertools.pairwise(bounds))
     done = 0
     nvox = max(int(offsets[-1]), 1)
 

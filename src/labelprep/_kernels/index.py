@@ -49,14 +49,14 @@ def _key_of_impl(v):
 def _not_integral(v):
     """True if ``v`` is a float that is not a whole number within the int64 range."""
     if isinstance(v, (float, np.floating)):
-        return not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+        return v != np.floor(v) or not (-9.2e18 < v < 9.2e18)
     return False
 
 
 @overload(_not_integral, jit_options={"nogil": True})
 def _not_integral_impl(v):
     if isinstance(v, types.Float):
-        return lambda v: not (v == np.floor(v)) or not (-9.2e18 < v < 9.2e18)
+        return lambda v: v != np.floor(v) or not (-9.2e18 < v < 9.2e18)
     return lambda v: False
 
 
@@ -171,16 +171,12 @@ def _add_run(i, c, e, coord, col_axis, stats):
             continue
         x = coord[k]
         j = 1 + 3 * k
-        if x < stats[i, j]:
-            stats[i, j] = x
-        if x > stats[i, j + 1]:
-            stats[i, j + 1] = x
+        stats[i, j] = min(stats[i, j], x)
+        stats[i, j + 1] = max(stats[i, j + 1], x)
         stats[i, j + 2] += n * x
     j = 1 + 3 * col_axis
-    if c < stats[i, j]:
-        stats[i, j] = c
-    if e - 1 > stats[i, j + 1]:
-        stats[i, j + 1] = e - 1
+    stats[i, j] = min(stats[i, j], c)
+    stats[i, j + 1] = max(stats[i, j + 1], e - 1)
     stats[i, j + 2] += (n * (c + e - 1)) // 2
 
 
