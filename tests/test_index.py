@@ -524,3 +524,12 @@ def test_build_peak_memory_is_about_4_bytes_per_foreground_voxel(cells):
         assert peak <= budget, (
             f"workers={workers}: peak {peak} B = {peak / foreground:.2f} B/foreground voxel"
         )
+
+
+def test_dask_input_is_dispatched_to_the_chunked_build():
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("labelprep.chunked")
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 6, size=(6, 7, 8)).astype(np.int32)
+    idx = LabelIndex.build(da.from_array(stack, chunks=(3, 4, 4)))
+    assert_same_index(idx, LabelIndex.build(stack))
