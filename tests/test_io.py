@@ -92,3 +92,30 @@ def test_list_images_recursive_sorted_skips_hidden(tmp_path):
         (tmp_path / rel).write_bytes(b"")
     got = [p.relative_to(tmp_path).as_posix() for p in io.list_images(tmp_path)]
     assert got == ["a2.png", "a10.png", "b/c.JPG"]
+
+
+def test_atomic_open_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with io.atomic_open(target, "w") as f:
+            f.write("half")
+            raise RuntimeError("simulated failure mid-write")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no temp file left
+    with io.atomic_open(target, "w") as f:
+        f.write("new")
+    assert target.read_text() == "new"
+    with pytest.raises(ValueError, match="writing"):
+        with io.atomic_open(target, "r"):
+            pass
+
+
+def test_atomic_path_keeps_suffix_and_reports_missing_folder(tmp_path):
+    with io.atomic_path(tmp_path / "img.png", suffix=".png") as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp)
+    assert io.read_image(tmp_path / "img.png").shape == (2, 2)
+    with pytest.raises(FileNotFoundError, match="cannot write"):
+        with io.atomic_path(tmp_path / "missing" / "x.txt"):
+            pass

@@ -17,9 +17,11 @@ names the file and the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ import numpy as np
 from ._progress import ProgressCallback, report
 
 __all__ = [
+    "atomic_path",
+    "atomic_open",
     "IMAGE_SUFFIXES",
     "TIFF_SUFFIXES",
     "ImageReadError",
@@ -43,6 +47,47 @@ PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES + (".npy",)
 
 PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Write a file all at once: yield a temporary path beside ``path``, then rename it.
+
+    On normal exit the temporary file replaces ``path`` with :func:`os.replace` (atomic on
+    the same file system), so readers see the old file or the new one, never half of
+    one. On any exception the temporary file is removed and ``path`` is left untouched.
+    ``suffix`` lets libraries that choose a format by extension (Pillow, tifffile) see
+    the right one, e.g. ``atomic_path("a.png", suffix=".png")``.
+
+    Examples
+    --------
+    >>> with atomic_path("table.csv") as tmp:          # doctest: +SKIP
+    ...     df.to_csv(tmp)
+    """
+    path = Path(path)
+    folder = path.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "wb", **kwargs) -> Iterator:
+    """``open(path, mode)`` that replaces ``path`` only if the ``with`` block succeeds."""
+    if not any(c in mode for c in "wx"):
+        raise ValueError(f"atomic_open is for writing; got mode {mode!r}")
+    with atomic_path(path) as tmp, open(tmp, mode.replace("x", "w"), **kwargs) as f:
+        yield f
 
 
 class ImageReadError(ValueError):
