@@ -36,7 +36,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import ProgressCallback, report
-from .io import TIFF_SUFFIXES, list_images, read_image
+from .io import TIFF_SUFFIXES, atomic_open, list_images, read_image
 
 __all__ = [
     "MASK_METHODS",
@@ -441,23 +440,12 @@ def _open_pil(path: Path):
         raise _FileError(f"not a readable image ({exc})") from exc
 
 
-def _new_tmp(dst: Path) -> Path:
-    return dst.parent / f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-
-
 @contextlib.contextmanager
 def _atomic(dst: Path) -> Iterator[Any]:
-    """Yield a binary file in dst's folder; on success it replaces dst, else it is removed."""
+    """Yield a binary file in dst's folder (created if needed); it replaces dst on success."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_tmp(dst)
-    try:
-        with open(tmp, "xb") as f:
-            yield f
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(dst, "wb") as f:
+        yield f
 
 
 def _save_pil(im, f, fmt: str, lossless: bool = False) -> None:

@@ -30,7 +30,6 @@ import array
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import ProgressCallback, report
+from .io import atomic_open
 
 __all__ = [
     "encode",
@@ -619,18 +619,8 @@ def save(path: str | os.PathLike, r: Mapping) -> Path:
     """
     path = Path(path)
     text = dumps(r)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "w", encoding="ascii") as fh:
+        fh.write(text)
     return path
 
 

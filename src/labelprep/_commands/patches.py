@@ -13,9 +13,7 @@ paths, indexed by ``origins[:, 0]``), ``mask_sources``, and the settings used.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -94,15 +92,11 @@ def _sources(args: argparse.Namespace):
 def _write_npz(out: Path, arrays: dict, compress: bool) -> None:
     import numpy as np
 
+    from labelprep.io import atomic_open
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(out, "wb") as f:
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
 
 
 def run(args: argparse.Namespace) -> int:

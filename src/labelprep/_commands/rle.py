@@ -15,9 +15,7 @@ file name and the others are still processed), 2 usage errors (no input, bad ``-
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 FORMATS = {".tif": "tif", ".tiff": "tif", ".png": "png", ".npy": "npy"}
@@ -125,18 +123,11 @@ def _plan_outputs(
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it."""
+    from labelprep.io import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def write_mask(path: Path, mask, fmt: str) -> None:
