@@ -184,6 +184,35 @@ def read_image(path: PathLike) -> np.ndarray:
     return _read_pil(path)
 
 
+def _slice_reader(path: Path):
+    """The slices of a folder stack: (sorted paths, first plane, checked reader of a slice).
+
+    Slices are the image files directly in ``path``, in natural order; every slice must
+    be 2D with the first one's shape and dtype, which the returned reader checks.
+    """
+    slices = sorted(
+        (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+         and not p.name.startswith(".")),
+        key=natural_key,
+    )
+    if not slices:
+        raise ValueError(f"no image slices found in folder {path}")
+    first = read_image(slices[0])
+    if first.ndim != 2:
+        raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
+
+    def read_slice(p: Path) -> np.ndarray:
+        plane = read_image(p)
+        if plane.shape != first.shape or plane.dtype != first.dtype:
+            raise ValueError(
+                f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
+                f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
+            )
+        return plane
+
+    return slices, first, read_slice
+
+
 def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.ndarray:
     """Read a labelled stack: a TIFF, a folder of 2D slices, or a ``.npy`` file.
 
@@ -199,27 +228,12 @@ def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.n
     """
     path = Path(path)
     if path.is_dir():
-        slices = sorted(
-            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-             and not p.name.startswith(".")),
-            key=natural_key,
-        )
-        if not slices:
-            raise ValueError(f"no image slices found in folder {path}")
-        first = read_image(slices[0])
-        if first.ndim != 2:
-            raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
+        slices, first, read_slice = _slice_reader(path)
         stack = np.empty((len(slices), *first.shape), dtype=first.dtype)
         stack[0] = first
         report(progress, 1, len(slices))
         for i, p in enumerate(slices[1:], start=1):
-            plane = read_image(p)
-            if plane.shape != first.shape or plane.dtype != first.dtype:
-                raise ValueError(
-                    f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
-                    f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
-                )
-            stack[i] = plane
+            stack[i] = read_slice(p)
             report(progress, i + 1, len(slices))
         return stack
     if not path.exists():
@@ -336,26 +350,7 @@ def _lazy_slices(path: Path, chunks):
     import dask
     import dask.array as da
 
-    slices = sorted(
-        (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-         and not p.name.startswith(".")),
-        key=natural_key,
-    )
-    if not slices:
-        raise ValueError(f"no image slices found in folder {path}")
-    first = read_image(slices[0])
-    if first.ndim != 2:
-        raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
-
-    def read(p: Path) -> np.ndarray:
-        plane = read_image(p)
-        if plane.shape != first.shape or plane.dtype != first.dtype:
-            raise ValueError(
-                f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
-                f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
-            )
-        return plane
-
+    slices, first, read = _slice_reader(path)
     planes = [
         da.from_delayed(dask.delayed(read, pure=True)(p), shape=first.shape, dtype=first.dtype)
         for p in slices
