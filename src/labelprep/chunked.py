@@ -38,6 +38,7 @@ chunks and their indexes), plus one batch. The stack is never held whole.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -52,6 +53,7 @@ import numpy as np
 
 from ._progress import ProgressCallback, report
 from .index import LabelIndex
+from .io import atomic_open
 
 __all__ = [
     "ZARR_FORMAT_VERSION",
@@ -1119,10 +1121,9 @@ class ZarrLabelIndex:
         ends = np.cumsum(counts)
         total = int(ends[-1]) if ends.size else 0
         path = Path(path)
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
         part = path.parent / f".{path.name}.part-{uuid.uuid4().hex[:8]}"
         try:
-            with open(tmp, "wb") as out:
+            with atomic_open(path, "wb") as out:
                 out.write((",".join(("label",) + self.axis_names) + "\n").encode())
                 j0, done = 0, 0
                 while j0 < rows.shape[0]:
@@ -1135,13 +1136,9 @@ class ZarrLabelIndex:
                     done = int(ends[j1 - 1])
                     report(progress, done, total)
                     j0 = j1
-            os.replace(tmp, path)
         finally:
-            for p in (tmp, part):
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
+            with contextlib.suppress(OSError):
+                part.unlink()
         report(progress, total, total)
 
     def load(self) -> LabelIndex:

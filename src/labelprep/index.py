@@ -27,7 +27,6 @@ import importlib.util
 import itertools
 import operator
 import os
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterable
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import ProgressCallback, report
+from .io import atomic_open
 
 __all__ = ["FORMAT_VERSION", "LabelIndex"]
 
@@ -472,7 +472,8 @@ class LabelIndex:
             flush()
             report(progress, total, total)
 
-        _atomic_write(path, write)
+        with atomic_open(path, "wb") as f:
+            write(f)
 
     # ------------------------------------------------------------- save / load
     def save(self, path: PathLike) -> None:
@@ -489,7 +490,8 @@ class LabelIndex:
             "dtype": np.array(self.dtype.str),
             "background": np.array("none" if self.background is None else str(self.background)),
         }
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        with atomic_open(path, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path: PathLike) -> LabelIndex:
@@ -555,25 +557,6 @@ class LabelIndex:
 
 
 # ---------------------------------------------------------------------- helpers
-def _atomic_write(path: PathLike, write) -> None:
-    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _check_stack(labels: Any) -> np.ndarray:
     if not isinstance(labels, np.ndarray):
         raise TypeError(
