@@ -135,3 +135,38 @@ def test_console_script_subprocess(tmp_path, stack):
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_zarr_stack_in_and_on_disk_zarr_index_out(tmp_path, stack, capsys):
+    zarr = pytest.importorskip("zarr")
+    from labelprep.chunked import open_index
+
+    src = tmp_path / "labels.zarr"
+    z = zarr.open_array(str(src), mode="w", shape=stack.shape, chunks=(2, 8, 8),
+                        dtype=stack.dtype)
+    z[...] = stack
+    expected = LabelIndex.build(stack)
+    # zarr in, .npz out: read lazily, same index as in memory
+    assert main(["index", str(src), "--out", str(tmp_path / "objects.npz"), "--quiet"]) == 0
+    got = LabelIndex.load(tmp_path / "objects.npz")
+    np.testing.assert_array_equal(got.voxel_indices, expected.voxel_indices)
+    # zarr in, on-disk .zarr index out, plus the table from the on-disk index
+    out = tmp_path / "objects.zarr"
+    code = main(["index", str(src), "--out", str(out), "--csv", str(tmp_path / "t.csv"),
+                 "--quiet"])
+    assert code == 0
+    assert f"{len(expected)} objects, {np.count_nonzero(stack)} voxels" in capsys.readouterr().out
+    on_disk = open_index(out)
+    for label in expected.labels:
+        np.testing.assert_array_equal(on_disk.coords(label), expected.coords(label))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), expected.table(),
+                                  check_dtype=False)
+
+
+def test_lazy_flag_on_a_tiff_gives_the_same_index(tmp_path, stack):
+    pytest.importorskip("dask")
+    tifffile.imwrite(tmp_path / "labels.tif", stack)
+    assert main(["index", str(tmp_path / "labels.tif"), "--lazy", "--quiet",
+                 "--out", str(tmp_path / "objects.npz")]) == 0
+    got = LabelIndex.load(tmp_path / "objects.npz")
+    np.testing.assert_array_equal(got.voxel_indices, LabelIndex.build(stack).voxel_indices)
