@@ -1,0 +1,438 @@
+"""Plumbing shared by the dock widgets: background tasks, the message line, layer pickers.
+
+- :class:`DockWidget`: base class of the docks. ``viewer``, ``message_label`` and
+  :meth:`~DockWidget.show_message` (errors in red and as a napari notification),
+  ``busy`` / ``worker`` over the dock's task runners, ``cleanup`` when the dock closes.
+- :class:`TaskRunner`: runs one task at a time in a napari ``thread_worker``, with a
+  progress bar fed from the worker thread; expected errors (:data:`EXPECTED_ERRORS`) and
+  :class:`Failure` results become a message in the dock, not a traceback.
+- :class:`LayerComboBox`: a combo box of the viewer's layers of some kinds, kept in sync
+  with ``viewer.layers`` (added, removed, moved, renamed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtWidgets import QComboBox, QLabel, QProgressBar, QWidget
+
+__all__ = [
+    "EXPECTED_ERRORS",
+    "DockWidget",
+    "Failure",
+    "LayerComboBox",
+    "TaskRunner",
+    "layer_data",
+    "layer_kind",
+    "unwrap",
+]
+
+#: Failures of a task caused by its input (bad file, bad data): a message, no traceback.
+EXPECTED_ERRORS = (TypeError, ValueError, OSError, MemoryError, KeyError)
+
+#: Style sheet of the message line for an error.
+ERROR_STYLE = "color: #e0504d;"
+
+
+@dataclass
+class Failure:
+    """What a task returns instead of raising for an expected problem: the message."""
+
+    message: str
+
+
+def unwrap(layer):
+    """The layer itself: napari hands plugin widgets proxies, a new one per access."""
+    return getattr(layer, "__wrapped__", layer)
+
+
+def layer_kind(layer) -> str:
+    """``"labels"``, ``"image"`` or ``""`` (any other layer, or None)."""
+    from napari.layers import Image, Labels
+
+    if isinstance(layer, Labels):
+        return "labels"
+    if isinstance(layer, Image):
+        return "image"
+    return ""
+
+
+def layer_data(layer) -> Any:
+    """A layer's full-resolution data (level 0 if multiscale), as stored (may be dask)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+class DockWidget(QWidget):
+    """Base of the dock widgets: the viewer, a message line and background tasks.
+
+    Subclasses place ``message_label`` in their layout, create their runners with
+    :meth:`task_runner` and their layer pickers as :class:`LayerComboBox`.
+
+    Attributes
+    ----------
+    viewer : the napari viewer (as napari handed it: possibly a proxy).
+    message_label : QLabel, the last message (errors in red).
+    busy : bool, True while a task of the dock runs.
+    worker : the running ``thread_worker`` (the first one if several run) or None.
+    """
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.message_label = QLabel("")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._runners: list[TaskRunner] = []
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        """Show ``text`` in the widget; errors in red and also as a napari notification."""
+        self.message_label.setText(text)
+        self.message_label.setStyleSheet(ERROR_STYLE if error else "")
+        if error and text:
+            from napari.utils.notifications import show_error
+
+            show_error(text)
+
+    def task_runner(self, **options) -> TaskRunner:
+        """A new :class:`TaskRunner` of this dock (counted in :attr:`busy`)."""
+        runner = TaskRunner(self, **options)
+        self._runners.append(runner)
+        return runner
+
+    @property
+    def busy(self) -> bool:
+        """True while a task of the dock runs."""
+        return any(runner.busy for runner in self._runners)
+
+    @property
+    def worker(self):
+        """The running ``thread_worker`` (the first one if several run), or None."""
+        return next((r.worker for r in self._runners if r.worker is not None), None)
+
+    def cleanup(self) -> None:
+        """Disconnect from the viewer (called when the dock closes)."""
+        for combo in self.findChildren(LayerComboBox):
+            combo.cleanup()
+
+    def closeEvent(self, event) -> None:  # pragma: no cover - exercised by napari
+        self.cleanup()
+        super().closeEvent(event)
+
+
+class TaskRunner(QObject):
+    """Runs one task at a time for a :class:`DockWidget` in a napari ``thread_worker``.
+
+    :meth:`start` runs ``func(*args, progress)`` in a thread: ``progress(done, total)``
+    moves the progress bar from there, an expected error (:data:`EXPECTED_ERRORS`) or a
+    returned :class:`Failure` becomes a red message in the dock, and ``on_done(result)``
+    gets any other result in the GUI thread. A bug (another exception) shows
+    "Unexpected error" (napari shows its traceback). ``on_change()`` is called when a task
+    starts and when it ends, to enable or disable buttons.
+
+    Parameters
+    ----------
+    dock : DockWidget
+        Where messages go.
+    progress_bar : QProgressBar, optional
+        Shown while a task runs ("busy" until the first progress report), then hidden.
+    busy_message : str
+        The error shown when a task is started while another one runs.
+    announce : bool
+        Show "<label>..." in the message line when a task starts.
+    on_change : callable, optional
+        Called with no argument after a task starts and after it ends.
+    """
+
+    _progressed = Signal(object, object)
+    _said = Signal(str)
+
+    def __init__(
+        self,
+        dock: DockWidget,
+        *,
+        progress_bar: QProgressBar | None = None,
+        busy_message: str = "Busy: wait for the running task to finish.",
+        announce: bool = False,
+        on_change: Callable[[], None] | None = None,
+    ):
+        super().__init__(dock)
+        self.dock = dock
+        self.progress_bar = progress_bar
+        self.busy_message = busy_message
+        self.announce = announce
+        self.on_change = on_change
+        self.worker = None
+        self._progressed.connect(self._on_progress)
+        self._said.connect(dock.show_message)
+
+    @property
+    def busy(self) -> bool:
+        """True while a task runs."""
+        return self.worker is not None
+
+    def refuse_if_busy(self) -> bool:
+        """True, after saying so in the dock, if a task is running."""
+        if self.worker is None:
+            return False
+        self.dock.show_message(self.busy_message, error=True)
+        return True
+
+    def start(
+        self,
+        func: Callable,
+        *args,
+        label: str,
+        on_done: Callable[[Any], None],
+        message: str | None = None,
+        failed: str | None = None,
+        progress_format: str | None = None,
+    ):
+        """Run ``func(*args, progress)`` in a thread; returns the worker (None if busy).
+
+        ``label`` names the task: the progress bar reads "<label>... 42%" (or
+        ``progress_format``) and an expected error reads "<label> failed: <error>" (or
+        ``failed`` + "<error>"). ``message`` is shown when the task starts.
+        """
+        from napari.qt.threading import create_worker
+
+        if self.refuse_if_busy():
+            return None
+        prefix = f"{label} failed: " if failed is None else failed
+
+        def run():
+            try:
+                return func(*args, self._progress)
+            except EXPECTED_ERRORS as exc:
+                return Failure(f"{prefix}{exc}")
+
+        def done(result):
+            if isinstance(result, Failure):
+                self.dock.show_message(result.message, error=True)
+            else:
+                on_done(result)
+
+        worker = create_worker(run, _start_thread=False)
+        worker.returned.connect(done)
+        worker.finished.connect(self._on_finished)
+        worker.errored.connect(self._on_errored)
+        self.worker = worker
+        if message is None and self.announce:
+            message = f"{label}..."
+        if message is not None:
+            self.dock.show_message(message)
+        bar = self.progress_bar
+        if bar is not None:
+            bar.setRange(0, 0)  # busy until the first report
+            bar.setFormat(f"{label}... %p%" if progress_format is None else progress_format)
+            bar.setVisible(True)
+        self._changed()
+        worker.start()
+        return worker
+
+    def say(self, text: str) -> None:
+        """Show ``text`` in the dock's message line; callable from the worker thread."""
+        with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+            self._said.emit(str(text))
+
+    def _progress(self, done, total) -> None:
+        """The ``progress(done, total)`` callback given to tasks (worker thread)."""
+        with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+            self._progressed.emit(done, total)
+
+    def _on_progress(self, done, total) -> None:
+        bar = self.progress_bar
+        total = int(total)
+        if bar is None or total <= 0:
+            return
+        if total > 2**30:  # QProgressBar holds ints: scale big totals down to per-mille
+            done, total = int(done) * 1000 // total, 1000
+        bar.setRange(0, total)
+        bar.setValue(int(done))
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        if self.progress_bar is not None:
+            self.progress_bar.setVisible(False)
+        self._changed()
+
+    def _on_errored(self, exc) -> None:  # a bug: napari shows the traceback too
+        self.dock.message_label.setText(f"Unexpected error: {exc}")
+        self.dock.message_label.setStyleSheet(ERROR_STYLE)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+
+class LayerComboBox(QComboBox):
+    """A combo box of the viewer's layers of some kinds, kept in sync with ``viewer.layers``.
+
+    Layers of ``kinds[0]`` are listed first by name, then those of the other kinds as
+    "name (kind)" (listed to explain why they do not fit); ``none_text`` adds a first item
+    meaning "no layer". The current layer is kept (by identity) when layers are added,
+    removed, moved or renamed; when it goes away the first layer of ``kinds[0]`` is taken
+    (with ``follow_active``: the active layer if it is one, else the top-most one), else
+    the first item. The "no layer" item counts as a choice once there was something else
+    to choose. Layers are unwrapped (napari hands plugin widgets proxies).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    kinds : sequence of ``"labels"`` / ``"image"``
+    none_text : str, optional
+        Text of a first item standing for "no layer" (:meth:`layer` is then None).
+    exclude : callable, optional
+        Returns layers not to list (e.g. the dock's own result layers).
+    follow_inserted : bool
+        A newly added layer of ``kinds[0]`` becomes the current one.
+    follow_active : bool
+        A layer of ``kinds[0]`` made active in the layer list becomes the current one
+        (only while the combo box is enabled).
+
+    Signals
+    -------
+    layer_changed(layer or None)
+        The current layer changed (picked by the user or after a change of the list).
+    """
+
+    layer_changed = Signal(object)
+
+    def __init__(
+        self,
+        viewer,
+        kinds: Sequence[str] = ("labels",),
+        *,
+        none_text: str | None = None,
+        exclude: Callable[[], Iterable] | None = None,
+        follow_inserted: bool = False,
+        follow_active: bool = False,
+        parent=None,
+    ):
+        super().__init__(parent)
+        self._viewer = viewer
+        self._kinds = tuple(kinds)
+        self._none_text = none_text
+        self._exclude = exclude
+        self._follow_inserted = follow_inserted
+        self._follow_active = follow_active
+        self._items: list = []  # the layer of each item (None for the "no layer" item)
+        self._current = None
+        self.currentIndexChanged.connect(self._on_index_changed)
+        events = viewer.layers.events
+        events.inserted.connect(self.refresh)
+        events.removed.connect(self.refresh)
+        events.reordered.connect(self.refresh)
+        events.inserted.connect(self._watch_name)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        if follow_active:
+            viewer.layers.selection.events.active.connect(self._on_active)
+        self.refresh()
+
+    def layer(self):
+        """The current layer, or None."""
+        return self._current
+
+    def layers(self) -> list:
+        """The layers listed, in order."""
+        return [layer for layer in self._items if layer is not None]
+
+    def set_layer(self, layer) -> None:
+        """Make ``layer`` (a listed layer of the viewer) the current one."""
+        i = self._position(unwrap(layer)) if layer is not None else -1
+        if i < 0:
+            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not in the viewer")
+        self.setCurrentIndex(i)
+
+    def refresh(self, event=None) -> None:
+        """Rebuild the list from ``viewer.layers``, keeping the current layer if listed."""
+        skip = {id(unwrap(x)) for x in (self._exclude() if self._exclude else ()) if x is not None}
+        by_kind: dict[str, list] = {kind: [] for kind in self._kinds}
+        for layer in self._viewer.layers:
+            layer = unwrap(layer)
+            kind = layer_kind(layer)
+            if kind in by_kind and id(layer) not in skip:
+                by_kind[kind].append(layer)
+        preferred = by_kind[self._kinds[0]]
+        layers = [layer for kind in self._kinds for layer in by_kind[kind]]
+        inserted = None
+        if getattr(event, "type", "") == "inserted":
+            inserted = unwrap(getattr(event, "value", None))
+        # "no layer" is kept only if it was chosen among others
+        keep_none = self._none_text is not None and self._current is None and len(self._items) > 1
+        current = self._current
+        if self._follow_inserted and _contains(preferred, inserted):
+            current = inserted
+        elif keep_none or _contains(layers, current):
+            pass
+        else:
+            current = None
+            active = unwrap(self._viewer.layers.selection.active) if self._follow_active else None
+            if _contains(preferred, active):
+                current = active
+            elif preferred:
+                current = preferred[-1] if self._follow_active else preferred[0]
+            elif layers and self._none_text is None:
+                current = layers[0]
+        self._items = ([None] if self._none_text is not None else []) + layers
+        self.blockSignals(True)
+        self.clear()
+        for layer in self._items:
+            self.addItem(self._text(layer))
+        self.setCurrentIndex(self._position(current))
+        self.blockSignals(False)
+        self._set_current(current)
+
+    def cleanup(self) -> None:
+        """Disconnect from the viewer."""
+        events = self._viewer.layers.events
+        for emitter, slot in (
+            (events.inserted, self.refresh),
+            (events.removed, self.refresh),
+            (events.reordered, self.refresh),
+            (events.inserted, self._watch_name),
+            (self._viewer.layers.selection.events.active, self._on_active),
+        ):
+            with contextlib.suppress(Exception):
+                emitter.disconnect(slot)
+        for layer in self._viewer.layers:
+            with contextlib.suppress(Exception):
+                layer.events.name.disconnect(self.refresh)
+
+    def _text(self, layer) -> str:
+        if layer is None:
+            return self._none_text
+        kind = layer_kind(layer)
+        return layer.name if kind == self._kinds[0] else f"{layer.name} ({kind})"
+
+    def _position(self, layer) -> int:
+        """Index of the item of ``layer`` (None: the "no layer" item), or -1."""
+        return next((i for i, item in enumerate(self._items) if item is layer), -1)
+
+    def _set_current(self, layer) -> None:
+        if layer is not self._current:
+            self._current = layer
+            self.layer_changed.emit(layer)
+
+    def _on_index_changed(self, i: int) -> None:
+        self._set_current(self._items[i] if 0 <= i < len(self._items) else None)
+
+    def _watch_name(self, event=None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None:
+            layer.events.name.connect(self.refresh)
+
+    def _on_active(self, event=None) -> None:
+        active = unwrap(self._viewer.layers.selection.active)
+        if self.isEnabled() and layer_kind(active) == self._kinds[0]:
+            i = self._position(active)
+            if i >= 0:
+                self.setCurrentIndex(i)
+
+
+def _contains(layers: list, layer) -> bool:
+    return layer is not None and any(layer is item for item in layers)
