@@ -26,14 +26,11 @@ the widget follows it); in paint, fill, erase or polygon mode a click paints as 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QItemSelectionModel, QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QItemSelectionModel, Qt, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -51,17 +48,16 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QTableView,
     QVBoxLayout,
-    QWidget,
 )
 
+from labelprep.io import atomic_open
+
+from ._common import DockWidget, Failure, LayerComboBox, layer_data
 from .index_io import METADATA_KEY, features_for
 from .index_table import ObjectTableModel
 from .index_view import focus_object
 
 __all__ = ["VoxelIndexWidget", "features_for", "layer_problem"]
-
-#: Expected failures of a worker (bad files, bad data): shown as a message, not a traceback.
-_EXPECTED = (TypeError, ValueError, OSError, MemoryError, KeyError)
 
 _TIME_AXIS_NAMES = {"t", "time", "frame", "frames", "timepoint"}
 
@@ -73,23 +69,10 @@ _SCOPE_TEXT = {
 }
 
 
-@dataclass
-class _Failure:
-    """What a worker returns instead of raising for an expected error."""
-
-    message: str
-
-
 class _UndoEvent:
     """Stands for an undo/redo of the layer (napari emits no dedicated event)."""
 
     type = "undo"
-
-
-class _ProgressRelay(QObject):
-    """Carries ``progress(done, total)`` from a worker thread to the GUI thread."""
-
-    progress = Signal(object, object)
 
 
 def layer_problem(layer) -> str | None:
@@ -97,8 +80,7 @@ def layer_problem(layer) -> str | None:
     if layer is None:
         return "No layer: add a Labels layer or load a labelled stack first."
     kind = getattr(layer, "_type_string", type(layer).__name__.lower())
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    dtype = np.dtype(getattr(data, "dtype", np.float64))
+    dtype = np.dtype(getattr(layer_data(layer), "dtype", np.float64))
     if kind != "labels":
         if getattr(layer, "rgb", False):
             return f"Layer '{layer.name}' is an RGB image, not a labelled stack."
@@ -127,21 +109,7 @@ def layer_problem(layer) -> str | None:
     return None
 
 
-def _atomic_write_csv(frame, path: Path) -> None:
-    """Write ``frame`` as CSV to ``path`` via a temporary file in the same folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-class VoxelIndexWidget(QWidget):
+class VoxelIndexWidget(DockWidget):
     """Dock widget: index a Labels layer and select, inspect and export its objects.
 
     Parameters
@@ -170,28 +138,26 @@ class VoxelIndexWidget(QWidget):
     rebuild_delay_ms = 250
 
     def __init__(self, napari_viewer, parent=None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.index = None
         self.layer = None
         self.stale = False
-        self.worker = None
         self.build_seconds: float | None = None
         self.index_source = ""  # "built" or the .npz path it was read from
         self._generation = 0  # bumped on every data change of the layer
         self._history_seen = None  # (undo, redo) lengths last seen, see _history_state
         self._syncing = False  # guards table <-> layer selection feedback
         self._rebuild_pending = False
-        self._relay = _ProgressRelay(self)
-        self._relay.progress.connect(self._on_progress)
-        self._combo_layers: list = []
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.setInterval(self.rebuild_delay_ms)
         self._rebuild_timer.timeout.connect(self._auto_rebuild)
         self._build_ui()
-        self._connect_viewer()
-        self._refresh_layer_combo()
+        self.tasks = self.task_runner(
+            progress_bar=self.progress_bar, on_change=self._on_tasks_changed
+        )
+        self.layer_combo.layer_changed.connect(self._set_layer)
+        self._set_layer(self.layer_combo.layer())
         self._update_state()
 
     # ================================================================== UI
@@ -202,7 +168,9 @@ class VoxelIndexWidget(QWidget):
         # ---- Load
         load_box = QGroupBox("Labels")
         load = QFormLayout(load_box)
-        self.layer_combo = QComboBox()
+        # Labels first (the usual choice), then images (listed to explain why not); a
+        # newly added Labels layer (e.g. just loaded) becomes the target.
+        self.layer_combo = LayerComboBox(self.viewer, ("labels", "image"), follow_inserted=True)
         self.layer_combo.setToolTip("The Labels layer to index (kept in sync with the layer list)")
         load.addRow("Layer", self.layer_combo)
         self.path_edit = QLineEdit()
@@ -245,9 +213,6 @@ class VoxelIndexWidget(QWidget):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         index.addWidget(self.status_label)
-        self.message_label = QLabel()
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         index.addWidget(self.message_label)
         layout.addWidget(index_box)
 
@@ -324,7 +289,6 @@ class VoxelIndexWidget(QWidget):
         layout.addWidget(export_box)
 
         # ---- wiring
-        self.layer_combo.currentIndexChanged.connect(self._on_combo_changed)
         self.open_button.clicked.connect(self._choose_stack_file)
         self.open_dir_button.clicked.connect(self._choose_stack_folder)
         self.image_button.clicked.connect(self._choose_image_file)
@@ -343,80 +307,10 @@ class VoxelIndexWidget(QWidget):
         self.points_button.clicked.connect(lambda: self.send_voxels_to_points())
         self.centroids_button.clicked.connect(lambda: self.send_centroids_to_points())
 
-    # ============================================================ messages
-    def show_message(self, text: str, error: bool = False) -> None:
-        """Show ``text`` in the widget; errors also go to napari's notifications."""
-        self.message_label.setText(text)
-        self.message_label.setStyleSheet("color: #e0504d;" if error else "")
-        if error:
-            from napari.utils.notifications import show_error
-
-            show_error(text)
-
-    @property
-    def busy(self) -> bool:
-        """True while a worker (load, build or export) runs."""
-        return self.worker is not None
-
     # ====================================================== viewer / layers
-    def _connect_viewer(self) -> None:
-        events = self.viewer.layers.events
-        events.inserted.connect(self._refresh_layer_combo)
-        events.removed.connect(self._refresh_layer_combo)
-        events.moved.connect(self._refresh_layer_combo)
-        events.inserted.connect(self._watch_layer_name)
-        for layer in self.viewer.layers:
-            layer.events.name.connect(self._refresh_layer_combo)
-
-    def _watch_layer_name(self, event=None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None:
-            layer.events.name.connect(self._refresh_layer_combo)
-
-    @staticmethod
-    def _indexable_kind(layer) -> bool:
-        return getattr(layer, "_type_string", "") in ("labels", "image")
-
-    def _refresh_layer_combo(self, event=None) -> None:
-        """Rebuild the combo from ``viewer.layers`` keeping the current layer if present."""
-        layers = [lyr for lyr in self.viewer.layers if self._indexable_kind(lyr)]
-        # Labels first (the usual choice), then images (listed to explain why not).
-        layers = [lyr for lyr in layers if lyr._type_string == "labels"] + [
-            lyr for lyr in layers if lyr._type_string != "labels"
-        ]
-        current = self.layer
-        inserted = (
-            getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
-        )
-        if inserted is not None and getattr(inserted, "_type_string", "") == "labels":
-            current = inserted  # a new Labels layer (e.g. just loaded) becomes the target
-        self._combo_layers = layers
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for lyr in layers:
-            self.layer_combo.addItem(
-                lyr.name if lyr._type_string == "labels" else f"{lyr.name} (image)"
-            )
-        if current in layers:
-            self.layer_combo.setCurrentIndex(layers.index(current))
-        elif layers:
-            self.layer_combo.setCurrentIndex(0)
-        self.layer_combo.blockSignals(False)
-        new = layers[self.layer_combo.currentIndex()] if layers else None
-        if new is not self.layer:
-            self._set_layer(new)
-
-    def _on_combo_changed(self, i: int) -> None:
-        layer = self._combo_layers[i] if 0 <= i < len(self._combo_layers) else None
-        if layer is not self.layer:
-            self._set_layer(layer)
-
     def set_layer(self, layer) -> None:
         """Make ``layer`` (a layer of the viewer) the one indexed by the widget."""
-        if layer in self._combo_layers:
-            self.layer_combo.setCurrentIndex(self._combo_layers.index(layer))
-        else:
-            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not in the viewer")
+        self.layer_combo.set_layer(layer)
 
     def _set_layer(self, layer) -> None:
         old = self.layer
@@ -473,78 +367,19 @@ class VoxelIndexWidget(QWidget):
             return
         self._set_index(idx, seconds=None, source=str(meta.get(METADATA_KEY + "_path", "file")))
 
-    def closeEvent(self, event) -> None:  # pragma: no cover - exercised by napari
-        self.cleanup()
-        super().closeEvent(event)
-
     def cleanup(self) -> None:
         """Disconnect from the viewer and the layer (called when the dock closes)."""
         if self.layer is not None:
             self._disconnect_layer(self.layer)
-        events = self.viewer.layers.events
-        for emitter in (events.inserted, events.removed, events.moved):
-            with contextlib.suppress(Exception):
-                emitter.disconnect(self._refresh_layer_combo)
-        with contextlib.suppress(Exception):
-            events.inserted.disconnect(self._watch_layer_name)
-        for layer in self.viewer.layers:
-            with contextlib.suppress(Exception):
-                layer.events.name.disconnect(self._refresh_layer_combo)
+        super().cleanup()
 
-    # ============================================================ workers
-    def _start_worker(self, func, *args, on_done, label: str):
-        """Run ``func(*args, progress)`` in a thread; ``on_done(result)`` in the GUI thread."""
-        from napari.qt.threading import create_worker
-
-        if self.worker is not None:
-            self.show_message("Busy: wait for the running task to finish.", error=True)
-            return None
-        relay = self._relay
-
-        def progress(done, total):
-            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
-                relay.progress.emit(done, total)
-
-        def run():
-            try:
-                return func(*args, progress)
-            except _EXPECTED as exc:
-                return _Failure(f"{label} failed: {exc}")
-
-        worker = create_worker(run, _start_thread=False)
-        worker.returned.connect(on_done)
-        worker.finished.connect(self._on_worker_finished)
-        worker.errored.connect(self._on_worker_errored)
-        self.worker = worker
-        self.progress_bar.setRange(0, 0)  # busy until the first report
-        self.progress_bar.setFormat(f"{label}... %p%")
-        self.progress_bar.setVisible(True)
+    def _on_tasks_changed(self) -> None:
+        """A task (load, build or export) started or ended."""
         self._update_state()
-        worker.start()
-        return worker
-
-    def _on_progress(self, done, total) -> None:
-        total = int(total)
-        if total <= 0:
-            return
-        # QProgressBar holds ints: scale big totals down to per-mille
-        if total > 2**30:
-            done, total = int(done) * 1000 // total, 1000
-        self.progress_bar.setRange(0, int(total))
-        self.progress_bar.setValue(int(done))
-
-    def _on_worker_finished(self) -> None:
-        self.worker = None
-        self.progress_bar.setVisible(False)
-        self._update_state()
-        if self._rebuild_pending:
+        if self._rebuild_pending and not self.busy:
             self._rebuild_pending = False
             if self.stale and self.auto_rebuild_check.isChecked():
                 self.build_index()
-
-    def _on_worker_errored(self, exc) -> None:  # an unexpected bug: napari shows it too
-        self.message_label.setText(f"Unexpected error: {exc}")
-        self.message_label.setStyleSheet("color: #e0504d;")
 
     # ============================================================== load
     def _choose_stack_file(self) -> None:
@@ -603,26 +438,23 @@ class VoxelIndexWidget(QWidget):
                 ):
                     labels = labels.astype(np.int64)
                 else:
-                    return _Failure(
+                    return Failure(
                         f"{path} holds {labels.dtype} values, not integer labels: is it the "
                         "grey-level image? Put it in the Image field instead."
                     )
             if labels.dtype == bool:
                 labels = labels.astype(np.uint8)
             if labels.ndim not in (2, 3):
-                return _Failure(
+                return Failure(
                     f"{path} has shape {labels.shape}: the voxel index needs a 2D or 3D stack "
                     "(a time series or multichannel stack: save one time point/channel)."
                 )
             image = read_stack(image_path) if image_path else None
             return Path(path), labels, image
 
-        return self._start_worker(read, path, image_path, on_done=self._on_loaded, label="Reading")
+        return self.tasks.start(read, path, image_path, on_done=self._on_loaded, label="Reading")
 
     def _on_loaded(self, result) -> None:
-        if isinstance(result, _Failure):
-            self.show_message(result.message, error=True)
-            return
         path, labels, image = result
         name = path.name.split(".")[0] or path.name
         if image is not None:
@@ -646,7 +478,7 @@ class VoxelIndexWidget(QWidget):
         if problem:
             self.show_message(problem, error=True)
             return None
-        data = layer.data[0] if layer.multiscale else layer.data  # not np.asarray: may be dask
+        data = layer_data(layer)  # not np.asarray: may be dask
         background = int(getattr(layer.colormap, "background_value", 0))
         generation = self._generation
 
@@ -660,9 +492,6 @@ class VoxelIndexWidget(QWidget):
             return idx, table, seconds
 
         def done(result):
-            if isinstance(result, _Failure):
-                self.show_message(result.message, error=True)
-                return
             if layer is not self.layer:
                 return  # the user switched layers meanwhile: drop it
             idx, table, seconds = result
@@ -670,7 +499,7 @@ class VoxelIndexWidget(QWidget):
             if self._generation != generation:  # painted while building
                 self._mark_stale()
 
-        return self._start_worker(build, data, background, on_done=done, label="Indexing")
+        return self.tasks.start(build, data, background, on_done=done, label="Indexing")
 
     def _set_index(self, idx, *, seconds=None, table=None, source="built") -> None:
         self.index = idx
@@ -991,7 +820,12 @@ class VoxelIndexWidget(QWidget):
                 "table": self.export_table_csv,
             }[kind](path)
 
-    def _run_export(self, what: str, path, write):
+    def _run_export(self, what: str, path, scope, write):
+        """Write the scope's objects with ``write(idx, labels, path, progress)`` (worker)."""
+        target = self._export_target(scope)
+        if target is None:
+            return None
+        idx, labels = target
         path = Path(path)
         if not path.parent.is_dir():
             self.show_message(
@@ -1000,57 +834,43 @@ class VoxelIndexWidget(QWidget):
             return None
 
         def job(progress):
-            write(path, progress)
+            write(idx, labels, path, progress)
             return path
 
-        def done(result):
-            if isinstance(result, _Failure):
-                self.show_message(result.message, error=True)
-            else:
-                self.show_message(f"Wrote {what} to {result}.")
-
-        return self._start_worker(job, on_done=done, label=f"Writing {what}")
+        return self.tasks.start(
+            job,
+            on_done=lambda result: self.show_message(f"Wrote {what} to {result}."),
+            label=f"Writing {what}",
+        )
 
     def export_coords_csv(self, path, scope: str | None = None):
         """CSV of voxel coordinates (``label,z,y,x``) of the scope's objects (worker)."""
-        target = self._export_target(scope)
-        if target is None:
-            return None
-        idx, labels = target
-        every = labels.size == len(idx)
 
-        def write(path, progress):
+        def write(idx, labels, path, progress):
+            every = labels.size == len(idx)
             idx.write_coords_csv(path, labels=None if every else labels, progress=progress)
 
-        return self._run_export("coordinates", path, write)
+        return self._run_export("coordinates", path, scope, write)
 
     def export_npz(self, path, scope: str | None = None):
         """The index of the scope's objects as ``.npz`` (``LabelIndex.save``; worker)."""
-        target = self._export_target(scope)
-        if target is None:
-            return None
-        idx, labels = target
-        every = labels.size == len(idx)
 
-        def write(path, progress):
+        def write(idx, labels, path, progress):
+            every = labels.size == len(idx)
             (idx if every else idx.subset(labels)).save(path)
 
-        return self._run_export("index", path, write)
+        return self._run_export("index", path, scope, write)
 
     def export_table_csv(self, path, scope: str | None = None):
         """The object table (label, voxels, bbox, centroid) of the scope's objects (worker)."""
-        target = self._export_target(scope)
-        if target is None:
-            return None
-        idx, labels = target
         frame = self.model.frame
-        positions = np.searchsorted(np.asarray(idx.labels), labels)
-        table = frame.iloc[positions].reset_index(drop=True)
 
-        def write(path, progress):
-            _atomic_write_csv(table, path)
+        def write(idx, labels, path, progress):
+            positions = np.searchsorted(np.asarray(idx.labels), labels)
+            with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+                frame.iloc[positions].reset_index(drop=True).to_csv(fh, index=False)
 
-        return self._run_export("table", path, write)
+        return self._run_export("table", path, scope, write)
 
     def _points_kwargs(self, name: str) -> dict:
         layer = self.layer
