@@ -17,7 +17,6 @@ the GIL, so the viewer stays responsive); bad input gives a message, not a trace
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -25,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -38,23 +35,14 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from labelprep import rle
 
-from .rle_io import as_labels, layer_meta, layer_name
+from ._common import DockWidget, LayerComboBox, layer_data, unwrap
+from .rle_io import as_labels, layer_meta
 
-__all__ = ["RLEWidget", "layer_problem", "first_difference"]
-
-#: failures of a worker caused by the input (bad file, bad data): a message, no traceback
-_EXPECTED = (TypeError, ValueError, OSError, MemoryError, KeyError)
-
-
-@dataclass
-class _Failure:
-    message: str
-
+__all__ = ["RLEWidget", "first_difference", "layer_problem"]
 
 @dataclass
 class Encoding:
@@ -77,18 +65,11 @@ class Encoding:
         return self.raw_bytes / max(self.compact_bytes, 1)
 
 
-class _ProgressRelay(QObject):
-    """Carries ``progress(done, total)`` from the worker thread to the GUI thread."""
-
-    progress = Signal(object, object)
-
-
 def layer_problem(layer) -> str | None:
     """Why ``layer`` cannot be encoded (a sentence for the user), or ``None``."""
     if layer is None:
         return "No layer to encode: add or open a Labels layer."
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    dtype = np.dtype(getattr(data, "dtype", np.float64))
+    dtype = np.dtype(getattr(layer_data(layer), "dtype", np.float64))
     if getattr(layer, "rgb", False):
         return f"Layer '{layer.name}' is an RGB image, not a label mask."
     if dtype.kind not in "biu":
@@ -115,25 +96,6 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> str:
     )
 
 
-def _unwrap(layer):
-    """The layer itself: napari hands plugin widgets proxies, a new one per access."""
-    return getattr(layer, "__wrapped__", layer)
-
-
-def _kind(layer) -> str:
-    from napari.layers import Image, Labels
-
-    if isinstance(layer, Labels):
-        return "labels"
-    if isinstance(layer, Image):
-        return "image"
-    return ""
-
-
-def _layer_data(layer) -> Any:
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-
-
 def _fmt_bytes(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -142,7 +104,7 @@ def _fmt_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-class RLEWidget(QWidget):
+class RLEWidget(DockWidget):
     """Dock widget: multi-class RLE of Labels layers (encode, save, decode, check).
 
     Attributes (for scripting and tests)
@@ -154,19 +116,16 @@ class RLEWidget(QWidget):
     """
 
     def __init__(self, napari_viewer, parent=None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.layer = None
         self.last: Encoding | None = None
-        self.worker = None
         self.check_result = ""
-        self._combo_layers: list = []
-        self._relay = _ProgressRelay(self)
-        self._relay.progress.connect(self._on_progress)
         self._build_ui()
-        self._connect_viewer()
-        self._refresh_layer_combo()
-        self._update_state()
+        self.tasks = self.task_runner(
+            progress_bar=self.progress_bar, announce=True, on_change=self._update_state
+        )
+        self.layer_combo.layer_changed.connect(self._set_layer)
+        self._set_layer(self.layer_combo.layer())
 
     # ================================================================== UI
     def _build_ui(self) -> None:
@@ -177,7 +136,8 @@ class RLEWidget(QWidget):
         enc = QVBoxLayout(enc_box)
         row = QHBoxLayout()
         row.addWidget(QLabel("Layer:"))
-        self.layer_combo = QComboBox()
+        # Labels first, then images; it follows the Labels layer made active in the list
+        self.layer_combo = LayerComboBox(self.viewer, ("labels", "image"), follow_active=True)
         self.layer_combo.setToolTip("The Labels layer to encode (follows the layer list)")
         row.addWidget(self.layer_combo, 1)
         enc.addLayout(row)
@@ -242,12 +202,9 @@ class RLEWidget(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setVisible(False)
         layout.addWidget(self.progress_bar)
-        self.message_label = QLabel("")
-        self.message_label.setWordWrap(True)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
 
-        self.layer_combo.currentIndexChanged.connect(self._on_combo_changed)
         self.encode_button.clicked.connect(lambda: self.encode())
         self.save_button.clicked.connect(self._on_save_clicked)
         self.browse_button.clicked.connect(self._on_browse_clicked)
@@ -255,17 +212,8 @@ class RLEWidget(QWidget):
         self.decode_last_button.clicked.connect(lambda: self.decode_last())
         self.check_button.clicked.connect(lambda: self.round_trip_check())
 
-    def show_message(self, text: str, error: bool = False) -> None:
-        """Show ``text`` under the buttons (in red for errors, also as a notification)."""
-        self.message_label.setText(text)
-        self.message_label.setStyleSheet("color: #e0504d;" if error else "")
-        if error and text:
-            from napari.utils.notifications import show_error
-
-            show_error(text)
-
     def _update_state(self) -> None:
-        idle = self.worker is None
+        idle = not self.busy
         self.encode_button.setEnabled(idle and self.layer is not None)
         self.save_button.setEnabled(idle and self.last is not None)
         self.decode_last_button.setEnabled(idle and self.last is not None)
@@ -275,162 +223,29 @@ class RLEWidget(QWidget):
         self.layer_combo.setEnabled(idle)
 
     # ====================================================== viewer / layers
-    def _connect_viewer(self) -> None:
-        events = self.viewer.layers.events
-        events.inserted.connect(self._refresh_layer_combo)
-        events.removed.connect(self._refresh_layer_combo)
-        events.moved.connect(self._refresh_layer_combo)
-        events.inserted.connect(self._watch_layer_name)
-        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
-        for layer in self.viewer.layers:
-            layer.events.name.connect(self._refresh_layer_combo)
-
-    def _watch_layer_name(self, event=None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None:
-            layer.events.name.connect(self._refresh_layer_combo)
-
-    def _refresh_layer_combo(self, event=None) -> None:
-        """Rebuild the combo from ``viewer.layers``: Labels first, then other 2D+ images."""
-        kinds = [(_unwrap(lyr), _kind(lyr)) for lyr in self.viewer.layers]
-        labels = [lyr for lyr, kind in kinds if kind == "labels"]
-        layers = labels + [lyr for lyr, kind in kinds if kind == "image"]
-        current = self.layer if any(self.layer is lyr for lyr in layers) else None
-        if current is None:
-            active = _unwrap(self.viewer.layers.selection.active)
-            current = active if any(active is lyr for lyr in labels) else (
-                labels[-1] if labels else None
-            )
-        self._combo_layers = layers
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for lyr in layers:
-            suffix = "" if _kind(lyr) == "labels" else " (image)"
-            self.layer_combo.addItem(f"{lyr.name}{suffix}")
-        if current is None and layers:
-            current = layers[0]
-        if current is not None:
-            self.layer_combo.setCurrentIndex(self._position(current))
-        self.layer_combo.blockSignals(False)
-        self._set_layer(current)
-
-    def _position(self, layer) -> int:
-        """Index of ``layer`` in the combo box, or -1."""
-        layer = _unwrap(layer)
-        return next((i for i, lyr in enumerate(self._combo_layers) if lyr is layer), -1)
-
-    def _on_active_layer(self, event=None) -> None:
-        active = self.viewer.layers.selection.active
-        if _kind(active) == "labels" and self._position(active) >= 0 and self.worker is None:
-            self.set_layer(active)
-
-    def _on_combo_changed(self, i: int) -> None:
-        self._set_layer(self._combo_layers[i] if 0 <= i < len(self._combo_layers) else None)
-
     def set_layer(self, layer) -> None:
         """Choose ``layer`` (a Labels or Image layer of the viewer) in the combo box."""
-        i = self._position(layer)
-        if i < 0:
-            raise ValueError(f"layer {getattr(layer, 'name', layer)!r} is not in the viewer")
-        self.layer_combo.setCurrentIndex(i)
+        self.layer_combo.set_layer(layer)
 
     def _set_layer(self, layer) -> None:
-        layer = _unwrap(layer)
         if layer is not self.layer:
             self.layer = layer
             self.check_label.setText("")
         self._update_state()
 
-    def cleanup(self) -> None:
-        """Disconnect from the viewer (called when the dock closes)."""
-        events = self.viewer.layers.events
-        for emitter, slot in (
-            (events.inserted, self._refresh_layer_combo),
-            (events.removed, self._refresh_layer_combo),
-            (events.moved, self._refresh_layer_combo),
-            (events.inserted, self._watch_layer_name),
-            (self.viewer.layers.selection.events.active, self._on_active_layer),
-        ):
-            with contextlib.suppress(Exception):
-                emitter.disconnect(slot)
-        for layer in self.viewer.layers:
-            with contextlib.suppress(Exception):
-                layer.events.name.disconnect(self._refresh_layer_combo)
-
-    def closeEvent(self, event) -> None:  # pragma: no cover - exercised by napari
-        self.cleanup()
-        super().closeEvent(event)
-
-    # ============================================================ workers
-    def _start_worker(self, func, on_done, label: str):
-        """Run ``func(progress)`` in a thread; ``on_done(result)`` back in the GUI thread."""
-        from napari.qt.threading import create_worker
-
-        if self.worker is not None:
-            self.show_message("Busy: wait for the running task to finish.", error=True)
-            return None
-        relay = self._relay
-
-        def progress(done, total):
-            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
-                relay.progress.emit(done, total)
-
-        def run():
-            try:
-                return func(progress)
-            except _EXPECTED as exc:
-                return _Failure(f"{label} failed: {exc}")
-
-        def done(result):
-            if isinstance(result, _Failure):
-                self.show_message(result.message, error=True)
-            else:
-                on_done(result)
-
-        worker = create_worker(run, _start_thread=False)
-        worker.returned.connect(done)
-        worker.finished.connect(self._on_worker_finished)
-        worker.errored.connect(self._on_worker_errored)
-        self.worker = worker
-        self.show_message(f"{label}...")
-        self.progress_bar.setRange(0, 0)  # busy until the first report
-        self.progress_bar.setFormat(f"{label}... %p%")
-        self.progress_bar.setVisible(True)
-        self._update_state()
-        worker.start()
-        return worker
-
-    def _on_progress(self, done, total) -> None:
-        total = int(total)
-        if total <= 0:
-            return
-        if total > 2**30:
-            done, total = int(done) * 1000 // total, 1000
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(int(done))
-
-    def _on_worker_finished(self) -> None:
-        self.worker = None
-        self.progress_bar.setVisible(False)
-        self._update_state()
-
-    def _on_worker_errored(self, exc) -> None:  # a bug: napari shows the traceback too
-        self.message_label.setText(f"Unexpected error: {exc}")
-        self.message_label.setStyleSheet("color: #e0504d;")
-
     # ============================================================== encode
     def encode(self, layer=None):
         """Encode ``layer`` (default: the one in the combo box) in a worker; returns it."""
-        layer = self.layer if layer is None else _unwrap(layer)
+        layer = self.layer if layer is None else unwrap(layer)
         problem = layer_problem(layer)
         if problem:
             self.show_message(problem, error=True)
             return None
-        data = _layer_data(layer)
+        data = layer_data(layer)
         name = layer.name
-        return self._start_worker(
+        return self.tasks.start(
             lambda progress: self._encode_work(data, layer, name, progress),
-            self._on_encoded, "Encoding",
+            on_done=self._on_encoded, label="Encoding",
         )
 
     @staticmethod
@@ -492,8 +307,8 @@ class RLEWidget(QWidget):
             progress(1, 1)
             return out
 
-        return self._start_worker(
-            work, lambda out: self.show_message(f"Saved {out}"), "Saving"
+        return self.tasks.start(
+            work, on_done=lambda out: self.show_message(f"Saved {out}"), label="Saving"
         )
 
     # ============================================================== decode
@@ -518,7 +333,9 @@ class RLEWidget(QWidget):
             data = as_labels(rle.decode(r, progress=progress))
             return data, layer_meta(path, r, data.ndim)
 
-        return self._start_worker(work, self._add_decoded, f"Decoding {Path(path).name}")
+        return self.tasks.start(
+            work, on_done=self._add_decoded, label=f"Decoding {Path(path).name}"
+        )
 
     def decode_last(self):
         """Decode the last encoding into a new Labels layer, in a worker."""
@@ -535,7 +352,7 @@ class RLEWidget(QWidget):
         def work(progress):
             return as_labels(rle.decode(enc.rle, progress=progress)), meta
 
-        return self._start_worker(work, self._add_decoded, "Decoding")
+        return self.tasks.start(work, on_done=self._add_decoded, label="Decoding")
 
     def _add_decoded(self, result) -> None:
         data, meta = result
@@ -553,7 +370,7 @@ class RLEWidget(QWidget):
         if problem:
             self.show_message(problem, error=True)
             return None
-        data = _layer_data(layer)
+        data = layer_data(layer)
         enc = self.last if self.last is not None and self.last.layer is layer else None
         name = layer.name
 
@@ -564,7 +381,7 @@ class RLEWidget(QWidget):
             decoded = rle.decode(current.rle, progress=lambda d, t: progress(t + d, 2 * t))
             return current, first_difference(np.asarray(data), decoded)
 
-        return self._start_worker(work, self._on_checked, "Checking")
+        return self.tasks.start(work, on_done=self._on_checked, label="Checking")
 
     def _on_checked(self, result) -> None:
         enc, text = result
