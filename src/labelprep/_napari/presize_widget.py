@@ -20,13 +20,11 @@ shown as a message in the widget (and a napari notification); nothing is written
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,19 +42,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._common import DockWidget, Failure, LayerComboBox, layer_data, unwrap
+
 __all__ = ["PresizeWidget", "overlay_transform", "parse_size"]
 
 _NO_MASK = "(no mask)"
-_EXPECTED = (TypeError, ValueError, OSError, MemoryError)
 
 
 class _Cancelled(Exception):
     """Raised from the progress callback to stop a folder run."""
-
-
-@dataclass
-class _Failure:
-    message: str
 
 
 @dataclass
@@ -67,12 +61,6 @@ class _Preview:
     out_shape: tuple[int, int]
     lost: np.ndarray | None
     n_labels: int
-
-
-class _ProgressRelay(QObject):
-    """Carries ``progress(done, total)`` from a worker thread to the GUI thread."""
-
-    progress = Signal(object, object)
 
 
 def parse_size(text: str) -> int | tuple[int, int]:
@@ -102,11 +90,6 @@ def overlay_transform(layer, in_shape, out_shape) -> tuple[np.ndarray, np.ndarra
     return scale * f, translate + scale * (f - 1) / 2
 
 
-def _layer_data(layer) -> np.ndarray:
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return np.asarray(data)
-
-
 def _image_problem(layer) -> str | None:
     if layer is None:
         return "No image layer: add a 2D image (e.g. File > Open Sample > napari-labelprep > photo2d)."
@@ -127,7 +110,7 @@ def _mask_problem(layer, image_shape) -> str | None:
     kind = getattr(layer, "_type_string", "")
     if kind != "labels":
         return f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick a Labels layer as mask."
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    data = layer_data(layer)
     if tuple(data.shape) != tuple(image_shape):
         return (
             f"Mask '{layer.name}' has shape {tuple(data.shape)} but the image is "
@@ -145,7 +128,7 @@ def _folder_label(edit: QLineEdit, browse: QPushButton) -> QWidget:
     return row
 
 
-class PresizeWidget(QWidget):
+class PresizeWidget(DockWidget):
     """Dock widget: preview presizing on layers, and presize whole folders.
 
     Attributes (for scripting and tests)
@@ -169,25 +152,22 @@ class PresizeWidget(QWidget):
     """
 
     def __init__(self, napari_viewer, parent=None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.preview_worker = None
-        self.folder_worker = None
+        super().__init__(napari_viewer, parent)
         self.image_result = None
         self.mask_result = None
         self.lost_labels = None
         self.report = None
         self._cancel = False
-        self._relay = _ProgressRelay()
-        self._relay.progress.connect(self._on_progress)
 
         layout = QVBoxLayout(self)
 
         # ---- preview
         box = QGroupBox("Preview on layers")
         form = QFormLayout(box)
-        self.image_combo = QComboBox()
-        self.mask_combo = QComboBox()
+        self.image_combo = LayerComboBox(self.viewer, ("image",), exclude=self._results)
+        self.mask_combo = LayerComboBox(
+            self.viewer, ("labels",), none_text=_NO_MASK, exclude=self._results
+        )
         self.size_edit = QLineEdit("160")
         self.size_edit.setToolTip(
             "160: shorter side 160 (aspect kept).\n120 160: height >= 120 and width >= 160."
@@ -239,7 +219,6 @@ class PresizeWidget(QWidget):
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Presize folder...")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         buttons.addWidget(self.run_button, 1)
         buttons.addWidget(self.cancel_button)
         fform.addRow(buttons)
@@ -256,68 +235,42 @@ class PresizeWidget(QWidget):
         fform.addRow(self.failures_text)
         layout.addWidget(fbox)
 
-        self.message_label = QLabel("")
-        self.message_label.setWordWrap(True)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
 
+        self._preview_task = self.task_runner(
+            busy_message="A preview is already running.", on_change=self._update_state
+        )
+        self._folder_task = self.task_runner(
+            progress_bar=self.progress_bar,
+            busy_message="A folder run is already going on.",
+            on_change=self._update_state,
+        )
         self.preview_button.clicked.connect(lambda: self.preview())
         self.run_button.clicked.connect(lambda: self.run_folder())
         self.cancel_button.clicked.connect(self.cancel)
-        events = self.viewer.layers.events
-        events.inserted.connect(self._refresh_layers)
-        events.removed.connect(self._refresh_layers)
-        events.reordered.connect(self._refresh_layers)
-        events.inserted.connect(self._watch_name)
-        for layer in self.viewer.layers:
-            layer.events.name.connect(self._refresh_layers)
-        self._refresh_layers()
+        self._update_state()
 
     # ------------------------------------------------------------------ helpers
-    def show_message(self, text: str, error: bool = False) -> None:
-        """Show ``text`` in the widget; errors also go to napari's notifications."""
-        self.message_label.setText(text)
-        self.message_label.setStyleSheet("color: #e0504d;" if error else "")
-        if error:
-            from napari.utils.notifications import show_error
+    @property
+    def preview_worker(self):
+        """The running preview worker, or None."""
+        return self._preview_task.worker
 
-            show_error(text)
+    @property
+    def folder_worker(self):
+        """The running folder run, or None."""
+        return self._folder_task.worker
 
-    def _watch_name(self, event) -> None:
-        with contextlib.suppress(AttributeError):
-            event.value.events.name.connect(self._refresh_layers)
+    def _results(self):
+        """The preview layers: not offered as inputs."""
+        return self.image_result, self.mask_result
 
-    def _refresh_layers(self, event=None) -> None:
-        mine = {id(self.image_result), id(self.mask_result)}
-        images = [lyr.name for lyr in self.viewer.layers
-                  if lyr._type_string == "image" and id(lyr) not in mine]
-        labels = [lyr.name for lyr in self.viewer.layers
-                  if lyr._type_string == "labels" and id(lyr) not in mine]
-        for combo, names, first in ((self.image_combo, images, None),
-                                    (self.mask_combo, labels, _NO_MASK)):
-            current = combo.currentText()
-            if first is not None and combo.count() <= 1:
-                current = ""  # "(no mask)" was the only choice: not a decision to keep
-            combo.blockSignals(True)
-            combo.clear()
-            if first:
-                combo.addItem(first)
-            combo.addItems(names)
-            if current and combo.findText(current) >= 0:
-                combo.setCurrentText(current)
-            elif first is None and names:
-                combo.setCurrentIndex(0)
-            elif first is not None and names:
-                combo.setCurrentIndex(1)  # the first Labels layer, usually the image's mask
-            combo.blockSignals(False)
-
-    def _layer(self, name: str):
-        if not name or name == _NO_MASK:
-            return None
-        try:
-            return self.viewer.layers[name]
-        except KeyError:
-            return None
+    def _update_state(self) -> None:
+        folder_busy = self._folder_task.busy
+        self.preview_button.setEnabled(not self._preview_task.busy)
+        self.run_button.setEnabled(not folder_busy)
+        self.cancel_button.setEnabled(folder_busy and not self._cancel)
 
     def _browse(self, edit: QLineEdit, title: str) -> None:  # pragma: no cover - dialog
         path = QFileDialog.getExistingDirectory(self, f"{title} folder", edit.text() or "")
@@ -336,20 +289,15 @@ class PresizeWidget(QWidget):
 
         ``image_layer`` / ``mask_layer`` default to the combo boxes' choices.
         """
-        from napari.qt.threading import create_worker
-
         from labelprep import presize
 
-        if self.preview_worker is not None:
-            self.show_message("A preview is already running.", error=True)
+        if self._preview_task.refuse_if_busy():
             return None
-        image_layer = image_layer if image_layer is not None else self._layer(
-            self.image_combo.currentText())
-        if mask_layer is None:
-            mask_layer = self._layer(self.mask_combo.currentText())
+        image_layer = unwrap(image_layer) if image_layer is not None else self.image_combo.layer()
+        mask_layer = unwrap(mask_layer) if mask_layer is not None else self.mask_combo.layer()
         problem = _image_problem(image_layer)
         if problem is None:
-            img = _layer_data(image_layer)
+            img = np.asarray(layer_data(image_layer))
             problem = _mask_problem(mask_layer, img.shape[:2])
         if problem is None:
             try:
@@ -359,40 +307,27 @@ class PresizeWidget(QWidget):
         if problem is not None:
             self.show_message(problem, error=True)
             return None
-        mask_data = None if mask_layer is None else _layer_data(mask_layer)
+        mask_data = None if mask_layer is None else np.asarray(layer_data(mask_layer))
 
-        def run():
-            try:
-                small = presize.image(img, size, upscale)
-                small_mask = lost = None
-                n_labels = 0
-                if mask_data is not None:
-                    small_mask = presize.mask(mask_data, size, method, upscale)
-                    lost = presize.lost_labels(mask_data, small_mask)
-                    n_labels = int(np.unique(mask_data).size)
-                return _Preview(small, small_mask, tuple(img.shape[:2]), tuple(small.shape[:2]),
-                                lost, n_labels)
-            except _EXPECTED as exc:
-                return _Failure(f"Preview failed: {exc}")
+        def run(progress):
+            small = presize.image(img, size, upscale)
+            small_mask = lost = None
+            n_labels = 0
+            if mask_data is not None:
+                small_mask = presize.mask(mask_data, size, method, upscale)
+                lost = presize.lost_labels(mask_data, small_mask)
+                n_labels = int(np.unique(mask_data).size)
+            return _Preview(small, small_mask, tuple(img.shape[:2]), tuple(small.shape[:2]),
+                            lost, n_labels)
 
-        worker = create_worker(run, _start_thread=False)
-        worker.returned.connect(lambda result: self._show_preview(result, image_layer, mask_layer))
-        worker.finished.connect(self._preview_finished)
-        worker.errored.connect(lambda exc: self.show_message(f"Unexpected error: {exc}", True))
-        self.preview_worker = worker
-        self.preview_button.setEnabled(False)
-        self.show_message("Presizing the layers...")
-        worker.start()
-        return worker
-
-    def _preview_finished(self) -> None:
-        self.preview_worker = None
-        self.preview_button.setEnabled(True)
+        return self._preview_task.start(
+            run,
+            label="Preview",
+            on_done=lambda result: self._show_preview(result, image_layer, mask_layer),
+            message="Presizing the layers...",
+        )
 
     def _show_preview(self, result, image_layer, mask_layer) -> None:
-        if isinstance(result, _Failure):
-            self.show_message(result.message, error=True)
-            return
         scale, translate = overlay_transform(image_layer, result.in_shape, result.out_shape)
         name = f"{image_layer.name} presized"
         kwargs = {"scale": scale, "translate": translate}
@@ -419,6 +354,8 @@ class PresizeWidget(QWidget):
         elif self.mask_result is not None and self.mask_result in self.viewer.layers:
             self.viewer.layers.remove(self.mask_result)
             self.mask_result = None
+        self.image_combo.refresh()  # the results are not inputs
+        self.mask_combo.refresh()
         (ih, iw), (oh, ow) = result.in_shape, result.out_shape
         factor = ih / oh
         self.shape_label.setText(
@@ -439,19 +376,11 @@ class PresizeWidget(QWidget):
         self.show_message("Preview layers added: toggle them to compare with the originals.")
 
     # ------------------------------------------------------------------ folder
-    @property
-    def busy(self) -> bool:
-        """True while a preview or a folder run is going on."""
-        return self.preview_worker is not None or self.folder_worker is not None
-
     def run_folder(self):
         """Start :func:`presize.folder` with the form's settings; returns the worker or None."""
-        from napari.qt.threading import create_worker
-
         from labelprep import presize
 
-        if self.folder_worker is not None:
-            self.show_message("A folder run is already going on.", error=True)
+        if self._folder_task.refuse_if_busy():
             return None
         src, dst = self.src_edit.text().strip(), self.dst_edit.text().strip()
         masks = self.masks_edit.text().strip() or None
@@ -466,67 +395,43 @@ class PresizeWidget(QWidget):
             return None
         workers = self.workers_spin.value()
         overwrite = self.overwrite_check.isChecked()
-        relay = self._relay
         self._cancel = False
 
-        def progress(done, total):
-            if self._cancel:
-                raise _Cancelled()
-            with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
-                relay.progress.emit(done, total)
+        def run(progress):
+            def report(done, total):
+                if self._cancel:
+                    raise _Cancelled()
+                progress(done, total)
 
-        def run():
             try:
                 return presize.folder(
                     src, dst, size, masks=masks, masks_out=masks_out, workers=workers,
-                    overwrite=overwrite, method=method, upscale=upscale, progress=progress,
+                    overwrite=overwrite, method=method, upscale=upscale, progress=report,
                 )
             except _Cancelled:
-                return _Failure("Cancelled: files already written are complete; run again to resume.")
-            except _EXPECTED as exc:
-                return _Failure(f"Presize folder failed: {exc}")
+                return Failure(
+                    "Cancelled: files already written are complete; run again to resume."
+                )
 
-        worker = create_worker(run, _start_thread=False)
-        worker.returned.connect(self._show_report)
-        worker.finished.connect(self._folder_finished)
-        worker.errored.connect(lambda exc: self.show_message(f"Unexpected error: {exc}", True))
-        self.folder_worker = worker
         self.report = None
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress_bar.setRange(0, 0)
-        self.progress_bar.setVisible(True)
         self.report_label.setText("")
         self.failures_text.setVisible(False)
-        self.show_message(f"Presizing {src} -> {dst} ...")
-        worker.start()
-        return worker
+        return self._folder_task.start(
+            run,
+            label="Presize folder",
+            on_done=self._show_report,
+            message=f"Presizing {src} -> {dst} ...",
+            progress_format="%v / %m images",
+        )
 
     def cancel(self) -> None:
         """Stop the folder run after the files in progress (outputs stay complete)."""
         if self.folder_worker is not None:
             self._cancel = True
-            self.cancel_button.setEnabled(False)
+            self._update_state()
             self.show_message("Cancelling after the files in progress...")
 
-    def _on_progress(self, done, total) -> None:
-        total = int(total)
-        if total <= 0:
-            return
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(int(done))
-        self.progress_bar.setFormat("%v / %m images")
-
-    def _folder_finished(self) -> None:
-        self.folder_worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        self.progress_bar.setVisible(False)
-
     def _show_report(self, result) -> None:
-        if isinstance(result, _Failure):
-            self.show_message(result.message, error=True)
-            return
         self.report = result
         self.report_label.setText(result.summary())
         lines = [f"{path}: {reason}" for path, reason in result.failed]
