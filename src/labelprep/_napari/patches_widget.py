@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -37,10 +35,12 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from labelprep import patches
+from labelprep.io import atomic_open
+
+from ._common import DockWidget, Failure, LayerComboBox, layer_data
 
 NO_MASK = "(no mask)"
 BORDER_CHOICES = {
@@ -57,17 +57,15 @@ TABLE_ROWS = 12
 CHUNK = 5_000
 
 
-class _Failure(str):
-    """A message for the user, returned by the worker instead of raising."""
+def _sample_and_build(sampler: patches.PatchSampler, n: int, build, say, progress):
+    """Worker body: draw ``n`` origins in chunks (with progress), then ``build(origins)``.
 
-
-def _sample_and_build(sampler: patches.PatchSampler, n: int, build):
-    """Worker body: draw ``n`` origins in chunks (yielding progress), then ``build(origins)``.
-
-    Expected problems come back as a :class:`_Failure` message instead of an exception.
+    A mode the data cannot follow comes back as a :class:`Failure` message; ``say(text)``
+    shows a status message in the dock.
     """
     out = []
     done = 0
+    progress(0, n)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
@@ -75,17 +73,15 @@ def _sample_and_build(sampler: patches.PatchSampler, n: int, build):
                 m = min(CHUNK, n - done)
                 out.append(sampler.sample_origins(m))
                 done += m
-                yield done
+                progress(done, n)
         if sampler.stats.fallback_patches:
             why = str(caught[0].message).split(":")[0] if caught else "mode not applicable"
             hint = " (try border: pad)" if sampler.border == "valid" else ""
-            return _Failure(f'mode "{sampler.mode}" cannot be followed: {why}{hint}')
+            return Failure(f'mode "{sampler.mode}" cannot be followed: {why}{hint}')
         origins = np.concatenate(out) if out else np.empty((0, 1 + sampler.ndim), np.int64)
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        return _Failure(str(exc))  # (returning an exception would make it a worker error)
     finally:
         sampler.close()
-    yield "drawing the boxes ..."
+    say("drawing the boxes ...")
     return build(origins)
 
 
@@ -102,13 +98,15 @@ def _parse_weights(text: str) -> dict[int, float] | None:
         ) from None
 
 
-class PatchSamplingWidget(QWidget):
-    """Dock widget previewing random patch sampling on an image layer (and its mask)."""
+class PatchSamplingWidget(DockWidget):
+    """Dock widget previewing random patch sampling on an image layer (and its mask).
+
+    ``progress`` and ``message`` are the progress bar and the message label
+    (``progress_bar`` and ``message_label`` as in the other docks).
+    """
 
     def __init__(self, napari_viewer, parent=None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.worker = None
+        super().__init__(napari_viewer, parent)
         self.origins: np.ndarray | None = None
         self.settings: dict | None = None
         self.export_path: str | os.PathLike | None = None
@@ -118,8 +116,10 @@ class PatchSamplingWidget(QWidget):
         self.shapes_layer = None
         self.coverage_layer = None
 
-        self.image_combo = QComboBox()
-        self.mask_combo = QComboBox()
+        self.image_combo = LayerComboBox(
+            self.viewer, ("image",), exclude=lambda: (self.coverage_layer,)
+        )
+        self.mask_combo = LayerComboBox(self.viewer, ("labels",), none_text=NO_MASK)
         self.size_spins = []
         size_row = QHBoxLayout()
         for axis in "zyx":
@@ -144,11 +144,9 @@ class PatchSamplingWidget(QWidget):
         self.sample_button = QPushButton("Sample")
         self.export_button = QPushButton("Export origins...")
         self.export_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress_bar = self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = self.message_label
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["class", "requested %", "drawn %"])
         self.table.verticalHeader().setVisible(False)
@@ -174,78 +172,45 @@ class PatchSamplingWidget(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.table)
 
+        self.tasks = self.task_runner(progress_bar=self.progress_bar, on_change=self._update_state)
         self.sample_button.clicked.connect(self.sample)
         self.export_button.clicked.connect(self._export_clicked)
-        self.image_combo.currentTextChanged.connect(self._image_changed)
+        self.image_combo.layer_changed.connect(self._image_changed)
         self.mode_combo.currentTextChanged.connect(self._mode_changed)
-        layers = self.viewer.layers.events
-        layers.inserted.connect(self._refresh_layers)
-        layers.removed.connect(self._refresh_layers)
-        layers.reordered.connect(self._refresh_layers)
-        self._refresh_layers()
+        self._image_changed(self.image_combo.layer())
         self._mode_changed(self.mode_combo.currentText())
 
     # ---------------------------------------------------------------- layers
 
-    def _image_layers(self):
-        from napari.layers import Image
-
-        skip = {self.coverage_layer}
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and ly not in skip]
-
-    def _mask_layers(self):
-        from napari.layers import Labels
-
-        return [ly for ly in self.viewer.layers if isinstance(ly, Labels)]
-
-    def _refresh_layers(self, event=None) -> None:
-        masks = [ly.name for ly in self._mask_layers()]
-        for combo, names, extra in (
-            (self.image_combo, [ly.name for ly in self._image_layers()], []),
-            (self.mask_combo, masks, [NO_MASK]),
-        ):
-            current = combo.currentText()
-            had = combo.count() > len(extra)
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(extra + names)
-            if current in extra + names and not (current in extra and names and not had):
-                combo.setCurrentText(current)
-            elif names:  # the first mask layer to appear is picked (no mask stays a choice)
-                combo.setCurrentText(names[0])
-            combo.blockSignals(False)
-        self._image_changed(self.image_combo.currentText())
+    def _update_state(self) -> None:
+        self.sample_button.setEnabled(not self.busy)
 
     def _spatial_ndim(self, layer) -> int:
         return layer.ndim  # for RGB(A) layers napari's ndim already excludes the colour axis
 
-    def _image_changed(self, name: str) -> None:
-        layer = self._layer(name)
+    def _image_changed(self, layer) -> None:
         three_d = layer is not None and self._spatial_ndim(layer) == 3
         self.size_spins[0].setVisible(three_d)
 
     def _mode_changed(self, mode: str) -> None:
         self.weights_edit.setEnabled(mode == "class_balanced")
 
-    def _layer(self, name: str):
-        return self.viewer.layers[name] if name in self.viewer.layers else None
-
     # ---------------------------------------------------------------- sampling
 
     def _settings(self) -> dict:
         """Read and check the inputs; raise ValueError with a message for the user."""
-        image_layer = self._layer(self.image_combo.currentText())
+        image_layer = self.image_combo.layer()
         if image_layer is None:
             raise ValueError("add an image layer first (File > Open, or a sample)")
         nd = self._spatial_ndim(image_layer)
         if nd not in (2, 3):
             raise ValueError(f"image layer {image_layer.name!r} is {nd}D; only 2D and 3D "
                              f"images (RGB allowed) can be sampled")
-        data = image_layer.data[0] if image_layer.multiscale else image_layer.data
-        mask_layer = self._layer(self.mask_combo.currentText())
+        data = layer_data(image_layer)
+        mask_layer = self.mask_combo.layer()
         mask = None
         if mask_layer is not None:
-            mask = mask_layer.data[0] if mask_layer.multiscale else mask_layer.data
+            mask = layer_data(mask_layer)
             if tuple(mask.shape) != tuple(data.shape[:nd]):
                 raise ValueError(
                     f"mask {mask_layer.name!r} has shape {tuple(mask.shape)} but image "
@@ -257,17 +222,16 @@ class PatchSamplingWidget(QWidget):
         weights = _parse_weights(self.weights_edit.text()) if mode == "class_balanced" else None
         border, pad_mode = BORDER_CHOICES[self.border_combo.currentText()]
         size = tuple(spin.value() for spin in self.size_spins[3 - nd :])
-        return dict(
-            image_layer=image_layer, mask_layer=mask_layer, data=data, mask=mask,
-            patch_size=size, n=self.n_spin.value(), mode=mode, seed=self.seed_spin.value(),
-            border=border, pad_mode=pad_mode, class_weights=weights,
-        )
+        return {
+            "image_layer": image_layer, "mask_layer": mask_layer, "data": data, "mask": mask,
+            "patch_size": size, "n": self.n_spin.value(), "mode": mode,
+            "seed": self.seed_spin.value(), "border": border, "pad_mode": pad_mode,
+            "class_weights": weights,
+        }
 
     def sample(self) -> None:
         """Run the sampler with the current settings (in a worker thread)."""
-        from napari.qt.threading import create_worker
-
-        if self.worker is not None:
+        if self.busy:
             return
         try:
             settings = self._settings()
@@ -280,44 +244,14 @@ class PatchSamplingWidget(QWidget):
                 prefetch=False,
             )
         except (ValueError, TypeError) as exc:
-            self._error(str(exc))
+            self.show_message(str(exc), error=True)
             return
         self.settings = settings
-        self._set_message(f"sampling {settings['n']} patches ...")
-        self.progress.setRange(0, settings["n"])
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.sample_button.setEnabled(False)
-        worker = create_worker(_sample_and_build, sampler, settings["n"], self._build)
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.progress.setVisible(False)
-        self.sample_button.setEnabled(True)
-
-    def _on_yielded(self, value) -> None:
-        if isinstance(value, str):
-            self._set_message(value)
-        else:
-            self.progress.setValue(value)
-
-    def _on_returned(self, result) -> None:
-        if isinstance(result, _Failure):
-            self._error(str(result))
-            return
-        self._show(result)
-
-    def _set_message(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet("color: #e06c5c;" if error else "")
-        self.message.setText(text)
-
-    def _error(self, text: str) -> None:
-        self._set_message(text, error=True)
+        self.tasks.start(
+            _sample_and_build, sampler, settings["n"], self._build, self.tasks.say,
+            label="Sampling", on_done=self._show, failed="",
+            message=f"sampling {settings['n']} patches ...", progress_format="%p%",
+        )
 
     # ---------------------------------------------------------------- results
 
@@ -372,7 +306,7 @@ class PatchSamplingWidget(QWidget):
         features = {"patch": rep}
         if centre is not None:
             features["centre_class"] = centre[rep]
-        transform = dict(scale=image_layer.scale[-nd:], translate=image_layer.translate[-nd:])
+        transform = {"scale": image_layer.scale[-nd:], "translate": image_layer.translate[-nd:]}
         shapes = Shapes(
             list(verts), ndim=nd, shape_type="rectangle", face_color="transparent",
             edge_color=self._edge_colours(s["mask_layer"], None if centre is None
@@ -385,9 +319,11 @@ class PatchSamplingWidget(QWidget):
             table = patches.expected_centre_classes(
                 mask, size, s["mode"], s["border"], s["class_weights"]
             )
-        return dict(origins=origins, centre=centre, shapes=shapes, note=note,
-                    coverage=patches.coverage(shape, corners, size), transform=transform,
-                    table=table)
+        return {
+            "origins": origins, "centre": centre, "shapes": shapes, "note": note,
+            "coverage": patches.coverage(shape, corners, size), "transform": transform,
+            "table": table,
+        }
 
     def _show(self, result: dict) -> None:
         s = self.settings
@@ -408,9 +344,10 @@ class PatchSamplingWidget(QWidget):
                 **result["transform"],
             )
         self.shapes_layer = self.viewer.add_layer(result["shapes"])  # on top of the heatmap
+        self.image_combo.refresh()  # the heatmap is not an input
         self._fill_table(result["centre"], result["table"])
         size = s["patch_size"]
-        self._set_message(
+        self.show_message(
             f"{len(self.origins)} patches of {' x '.join(map(str, size))} ({s['mode']}, seed "
             f"{s['seed']}); they cover {100 * (cov > 0).mean():.1f}% of the image, at most "
             f"{int(cov.max(initial=0))} times.{result['note']}"
@@ -466,7 +403,7 @@ class PatchSamplingWidget(QWidget):
     def export_origins(self, path: str | os.PathLike) -> Path | None:
         """Write the last sampled patches to CSV: patch, source, corner, size, centre class."""
         if self.origins is None:
-            self._error("nothing to export yet: press Sample first")
+            self.show_message("nothing to export yet: press Sample first", error=True)
             return None
         s = self.settings
         size = s["patch_size"]
@@ -479,22 +416,16 @@ class PatchSamplingWidget(QWidget):
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", newline="") as f:
-                    writer = csv.writer(f)
-                    writer.writerow(header)
-                    for k, corner in enumerate(corners.tolist()):
-                        row = [k, s["image_layer"].name, *corner, *size]
-                        if centre is not None:
-                            row.append(int(centre[k]))
-                        writer.writerow(row)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_open(path, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                for k, corner in enumerate(corners.tolist()):
+                    row = [k, s["image_layer"].name, *corner, *size]
+                    if centre is not None:
+                        row.append(int(centre[k]))
+                    writer.writerow(row)
         except OSError as exc:
-            self._error(f"could not write {path}: {exc}")
+            self.show_message(f"could not write {path}: {exc}", error=True)
             return None
-        self._set_message(f"wrote {len(corners)} patch origins to {path}")
+        self.show_message(f"wrote {len(corners)} patch origins to {path}")
         return path
