@@ -27,12 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def open_demo(viewer, sample: str = "cells3d") -> None:
     """Load ``sample`` into ``viewer`` and dock the four Label Prep widgets (tabified)."""
     viewer.open_sample(PLUGIN, sample)
+    from qtpy.QtWidgets import QApplication
+
     first = None
     for name in WIDGETS:
         dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=first is not None)
         first = first or dock
-    if first is not None:
-        first.raise_()
+    QApplication.processEvents()  # let Qt finish tabifying, then bring the first tab up
+    first.raise_()
 
 
 def run(args: argparse.Namespace) -> int:
