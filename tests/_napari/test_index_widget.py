@@ -630,7 +630,8 @@ def test_bad_files_give_a_message_and_no_layer(viewer, qtbot, tmp_path):
     (tmp_path / "notes.txt").write_bytes(b"hello")
     (tmp_path / "broken.tif").write_bytes(b"not a tiff at all")
     tifffile.imwrite(
-        tmp_path / "grey.tif", np.random.default_rng(0).random((4, 16, 16), dtype=np.float32)
+        tmp_path / "grey.tif", np.random.default_rng(0).random((4, 16, 16), dtype=np.float32),
+        photometric="minisblack",
     )
     from napari.utils.notifications import notification_manager
 
