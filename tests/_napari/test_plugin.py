@@ -37,3 +37,27 @@ def test_demo_docks_all_four_widgets(viewer, qtbot):
         assert any(name in title for title in docked), (name, docked)
     assert viewer.layers["cells labels"].data.ndim == 3
     assert_not_blank(viewer.screenshot(canvas_only=False))
+
+
+def test_readme_run_command_opens_the_demo(tmp_path):
+    """`labelprep demo` (the README's run command) as a real process, under the test's X
+    display: it must open the viewer with the sample and the docks and save a real picture."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    exe = shutil.which("labelprep", path=os.path.dirname(sys.executable)) or shutil.which(
+        "labelprep"
+    )
+    assert exe, "the labelprep console script is not installed"
+    out = tmp_path / "demo.png"
+    result = subprocess.run(
+        [exe, "demo", "--screenshot", str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    shot = np.asarray(Image.open(out))
+    assert shot.shape[0] >= 600 and shot.shape[1] >= 900  # the whole window, not a canvas
+    assert_not_blank(shot)
