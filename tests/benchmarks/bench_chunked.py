@@ -37,7 +37,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import machine_info
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "chunked"
@@ -205,25 +205,6 @@ def in_fresh_process(method: str, data: Path, scratch: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
-def machine() -> dict:
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        mem = float("nan")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "ram_gib": mem,
-            "cpu": cpu, "load": load}
-
-
 NAMES = {
     "memory": "in memory: `zarr.open_array(path)[...]` + `LabelIndex.build`",
     "chunked_auto": "chunked, dask chunks ~128 MiB (`open_lazy` default)",
@@ -325,7 +306,7 @@ def main(argv=None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "memory" not in methods:
         methods.insert(0, "memory")  # the baseline is always measured in the same run
-    mach = machine()
+    mach = {**machine_info(), "date": dt.date.today().isoformat()}
     print(f"{mach['date']}  {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']:.0f} GiB "
           f"RAM, load {mach['load']:.1f}")
     print(f"stack {cfg['shape']}, {cfg['objects']} balls, {repeats} run(s) per method")

@@ -48,6 +48,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _bench import blob_stack, machine_info
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "index"
@@ -57,19 +58,6 @@ MAX_BYTES_PER_OBJECT = 512
 
 
 # ----------------------------------------------------------------------------- data
-def blob_stack(shape, seed=0, sigma=2.5, quantile=0.93) -> np.ndarray:
-    """Smoothed Gaussian noise above its ``quantile``, connected components (int32)."""
-    from scipy import ndimage as ndi
-
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    smooth = ndi.gaussian_filter(noise, sigma, output=np.float32)
-    del noise
-    threshold = np.quantile(smooth[::4, ::4, ::4], quantile)
-    labels, _ = ndi.label(smooth > threshold, output=np.int32)
-    return labels
-
-
 def random_stack(shape, n_labels=12000, seed=0) -> np.ndarray:
     """i.i.d. uniform labels ``0 .. n_labels - 1`` (int32)."""
     rng = np.random.default_rng(seed)
@@ -230,32 +218,6 @@ def median_time(fn, repeats: int) -> float:
         times.append(time.perf_counter() - t0)
         del result
     return statistics.median(times)
-
-
-def machine() -> dict:
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        mem = float("nan")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    import numba
-    import scipy
-
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
-    return {
-        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "cores": os.cpu_count(), "ram_gib": mem, "cpu": cpu, "load": load,
-        "versions": f"Python {platform.python_version()}, NumPy {np.__version__}, "
-                    f"numba {numba.__version__}, SciPy {scipy.__version__}",
-    }
 
 
 def describe(stack: np.ndarray, idx) -> dict:
@@ -531,7 +493,15 @@ def main(argv=None) -> int:
     args.argsort_repeats = 1 if not args.quick else 3
     args.where_labels = 5
     args.coords_repeats = 200
-    mach = machine()
+    import numba
+    import scipy
+
+    mach = {
+        **machine_info(),
+        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "versions": f"Python {platform.python_version()}, NumPy {np.__version__}, "
+                    f"numba {numba.__version__}, SciPy {scipy.__version__}",
+    }
     print(f"{mach['date']}  {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']:.0f} GiB "
           f"RAM, load {mach['load']:.1f}\n{mach['versions']}")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import blob_stack
+from _bench import machine as _machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "index_select"
@@ -47,24 +48,6 @@ TARGET_MS = 50.0
 
 
 # ----------------------------------------------------------------------------- data
-def blob_stack(shape, seed=0, sigma=2.5, quantile=0.93) -> np.ndarray:
-    """Smoothed Gaussian noise above its 93rd percentile, connected components (int32).
-
-    With sigma 2.5 this gives about one object per 3300 voxels (~37k objects in 250 x 700
-    x 700) covering 7% of the stack: separate blobs of tens to thousands of voxels (a
-    lower threshold percolates into one giant object).
-    """
-    from scipy import ndimage as ndi
-
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(shape, dtype=np.float32)
-    smooth = ndi.gaussian_filter(noise, sigma, output=np.float32)
-    del noise
-    threshold = np.quantile(smooth[::4, ::4, ::4], quantile)
-    labels, _ = ndi.label(smooth > threshold, output=np.int32)
-    return labels
-
-
 def load_stack(shape) -> tuple[np.ndarray, str]:
     """Our cached blob stack of ``shape``, else another helper's cached blob stack of that
     shape under bench-data/, else a newly generated one."""
@@ -128,17 +111,6 @@ def summarise(times_s: list[float]) -> dict:
         "p95": float(np.percentile(ms, 95)),
         "max": float(ms.max()),
     }
-
-
-def machine() -> str:
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        mem = float("nan")
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
-        f"Python {platform.python_version()}, rendering under Xvfb (software OpenGL)"
-    )
 
 
 def run(shape, n_labels: int, n_scan: int, n_3d: int) -> dict:
@@ -251,7 +223,7 @@ def report(res: dict) -> str:
     lines = [
         "# Selecting an object in the Voxel index dock",
         "",
-        f"{dt.date.today().isoformat()}; {machine()}.",
+        f"{dt.date.today().isoformat()}; {_machine()}, rendering under Xvfb (software OpenGL).",
         "",
         (
             f"Stack {z} x {y} x {x} ({z * y * x / 1e6:.0f} M voxels, int32), "

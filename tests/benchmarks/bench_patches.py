@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from _bench import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks" / "patches.md"
@@ -218,24 +218,6 @@ def decode_ceiling(images, masks, seed, threads=2, per_image=32):
 
 
 # ----------------------------------------------------------------------------- report
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-        ram = f"{kb / 2**20:.0f} GB RAM"
-    except (OSError, StopIteration):
-        ram = "RAM unknown"
-    return f"{os.cpu_count()} cores ({cpu}), {ram}, Python {platform.python_version()}"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small images, few repeats")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from _bench import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "presize"
@@ -204,23 +204,6 @@ def run_ours(images: Path, masks: Path | None, out: Path, workers: int, method="
                              **kw)
     assert not rep.failed, rep.failed
     return timer
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem = next(
-            int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        ram = f"{mem / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        ram = "RAM unknown"
-    return f"{os.cpu_count()} cores ({cpu}), {ram}, Python {platform.python_version()}"
 
 
 def main(argv=None) -> int:

@@ -41,7 +41,6 @@ import importlib.metadata
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks" / "rle.md"
@@ -244,24 +244,6 @@ def run_case(name, shape, kind, repeats) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-        ram = f"{kb / 2**20:.0f} GB RAM"
-    except (OSError, StopIteration):
-        ram = "RAM unknown"
-    return f"{os.cpu_count()} cores ({cpu}), {ram}, Python {platform.python_version()}"
-
-
 def fmt_ms(x: float | None) -> str:
     if x is None:
         return ""
