@@ -119,3 +119,15 @@ def test_atomic_path_keeps_suffix_and_reports_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="cannot write"):
         with io.atomic_path(tmp_path / "missing" / "x.txt"):
             pass
+
+
+def test_images_by_stem_keys_by_folder_and_stem_and_excludes(tmp_path):
+    for rel in ["a/x.png", "a/x.tif", "a/y.png", "z.png", "out/a/x.png", "a/notes.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    got = io.images_by_stem(tmp_path, exclude=[tmp_path / "out"])
+    assert {k: [p.relative_to(tmp_path).as_posix() for p in v] for k, v in got.items()} == {
+        ("a", "x"): ["a/x.png", "a/x.tif"],  # two candidates: the caller calls it ambiguous
+        ("a", "y"): ["a/y.png"],
+        (".", "z"): ["z.png"],
+    }

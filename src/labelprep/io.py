@@ -35,6 +35,7 @@ __all__ = [
     "TIFF_SUFFIXES",
     "ImageReadError",
     "is_zarr_path",
+    "images_by_stem",
     "list_images",
     "natural_key",
     "open_lazy",
@@ -123,6 +124,27 @@ def list_images(folder: PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> l
                 found.append(Path(dirpath) / name)
     rel = {p: p.relative_to(root) for p in found}
     return sorted(found, key=lambda p: [natural_key(part) for part in rel[p].parts])
+
+
+def images_by_stem(
+    folder: PathLike, exclude: Sequence[PathLike] = ()
+) -> dict[tuple[str, str], list[Path]]:
+    """Image files under ``folder`` keyed by (relative parent as posix, stem): for pairing.
+
+    This is how a mask is found for an image (``img/a/b/x.jpg`` pairs with
+    ``masks/a/b/x.*``, any image extension): look up ``(rel.parent.as_posix(), rel.stem)``.
+    Several files under one key (``x.png`` and ``x.tif``) make the pairing ambiguous: the
+    caller decides what to do. Files inside any ``exclude`` folder are left out.
+    """
+    root = Path(folder)
+    skip = [Path(e) for e in exclude]
+    by_stem: dict[tuple[str, str], list[Path]] = {}
+    for p in list_images(root):
+        if any(p == e or e in p.parents for e in skip):
+            continue
+        rel = p.relative_to(root)
+        by_stem.setdefault((rel.parent.as_posix(), p.stem), []).append(p)
+    return by_stem
 
 
 def _read_pil(path: Path) -> np.ndarray:

@@ -285,12 +285,12 @@ def match_masks(
     >>> match_masks(["data/img/x.jpg"], "data/img", "data/masks")  # doctest: +SKIP
     [PosixPath('data/masks/x.png')]
     """
-    from .io import IMAGE_SUFFIXES
+    from .io import images_by_stem
 
     image_root, mask_root = Path(image_root), Path(mask_root)
     if not mask_root.is_dir():
         raise NotADirectoryError(f"mask folder not found: {mask_root}")
-    listings: dict[Path, dict[str, list[Path]]] = {}
+    candidates = images_by_stem(mask_root)
     out, missing = [], []
     for path in images:
         path = Path(path)
@@ -299,14 +299,7 @@ def match_masks(
         except ValueError:
             rel = Path(path.name)
         folder = mask_root / rel.parent
-        if folder not in listings:
-            by_stem: dict[str, list[Path]] = {}
-            if folder.is_dir():
-                for f in sorted(folder.iterdir()):
-                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES:
-                        by_stem.setdefault(f.stem, []).append(f)
-            listings[folder] = by_stem
-        found = listings[folder].get(rel.stem + suffix, [])
+        found = candidates.get((rel.parent.as_posix(), rel.stem + suffix), [])
         if not found:
             missing.append(str(rel))
         elif len(found) > 1:

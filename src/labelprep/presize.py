@@ -44,7 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import ProgressCallback, report
-from .io import TIFF_SUFFIXES, atomic_open, list_images, read_image
+from .io import TIFF_SUFFIXES, atomic_open, images_by_stem, list_images, read_image
 
 __all__ = [
     "MASK_METHODS",
@@ -832,16 +832,6 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _mask_candidates(masks: Path, exclude: list[Path]) -> dict[tuple[str, str], list[Path]]:
-    by_stem: dict[tuple[str, str], list[Path]] = {}
-    for p in list_images(masks):
-        if any(_inside(p, e) for e in exclude):
-            continue
-        rel = p.relative_to(masks)
-        by_stem.setdefault((rel.parent.as_posix(), p.stem), []).append(p)
-    return by_stem
-
-
 def _plan(
     src: Path, dst: Path, masks: Path | None, masks_out: Path | None, size, upscale, method,
     overwrite,
@@ -851,7 +841,7 @@ def _plan(
     candidates = {}
     if masks is not None:
         skip = [dst, masks_out] + ([] if _inside(masks, src) else [src])
-        candidates = _mask_candidates(masks, skip)  # type: ignore[arg-type]
+        candidates = images_by_stem(masks, skip)
     jobs, missing = [], []
     used: dict[Path, list[int]] = {}
     ambiguous: dict[int, str] = {}
