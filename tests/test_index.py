@@ -146,6 +146,7 @@ def test_memory_is_not_proportional_to_max_label():
     stack = np.zeros((50, 60), dtype=np.uint64)
     stack[3, 4] = 2**63 + 1
     stack[10:12, 5] = 2**40
+    LabelIndex.build(stack)  # compile outside the measurement
     tracemalloc.start()
     idx = LabelIndex.build(stack)
     _, peak = tracemalloc.get_traced_memory()
@@ -161,6 +162,34 @@ def test_many_labels_grow_tables(rng):
     np.testing.assert_array_equal(idx.labels, values[1:])
     np.testing.assert_array_equal(idx.counts, counts[1:])
     np.testing.assert_array_equal(idx.to_labels(), stack)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int64, np.uint64, np.float64])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_small_and_large_keys_mixed_switch_tables_mid_scan(dtype, workers, rng, monkeypatch):
+    """Small labels use a direct table that grows (up to 2**17), larger or negative ones a
+    hash table that is created mid-scan and grows: every switch must keep ids intact."""
+    monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)  # several parts
+    small = rng.choice(np.arange(1, 1 << 17), size=2000, replace=False)
+    large = rng.choice(np.arange(1 << 17, 1 << 30), size=3000, replace=False)
+    if np.dtype(dtype).kind in "if":
+        large[::3] *= -1  # negative keys (the unsigned view of them is huge)
+    pool = np.concatenate([[0] * 1000, small, large]).astype(dtype)
+    stack = pool[rng.integers(0, len(pool), size=(12, 30, 50))]
+    stack[:2] = rng.integers(0, 100, size=(2, 30, 50))  # small labels first, tables grow later
+    idx = LabelIndex.build(stack, workers=workers)
+    flat = stack.ravel()
+    order = np.argsort(flat, kind="stable")  # voxels grouped by label, raster order within
+    order = order[flat[order] != 0]
+    values, counts = np.unique(flat[flat != 0], return_counts=True)
+    np.testing.assert_array_equal(idx.labels, values)
+    np.testing.assert_array_equal(idx.counts, counts)
+    np.testing.assert_array_equal(idx.voxel_indices, order)
+    for label in values[rng.integers(0, len(values), size=20)]:
+        np.testing.assert_array_equal(idx.coords(label), np.argwhere(stack == label))
+    ref = LabelIndex.build(stack, workers=1)
+    for name in ("labels", "counts", "offsets", "voxel_indices", "bboxes"):
+        np.testing.assert_array_equal(getattr(idx, name), getattr(ref, name))
 
 
 def test_parallel_parts_match_single_thread(cells, monkeypatch):

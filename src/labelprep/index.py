@@ -53,6 +53,12 @@ PathLike = str | os.PathLike
 _CHUNK_VOXELS = 1 << 22
 _MIN_CHUNK_VOXELS = 1 << 16
 _INITIAL_CAPACITY = 1024
+_INITIAL_HASH_ROWS = 64
+#: Keys below this (of 32/64-bit stacks) are mapped to ids by a direct table (at most
+#: 512 KiB per thread) instead of hashing: labels 1..N of connected components, the
+#: common case. The table starts small and doubles as larger labels show up.
+_LUT_KEYS = 1 << 17
+_INITIAL_LUT_KEYS = 1 << 12
 #: Stacks smaller than this are indexed by one thread (threads cost more than they save).
 _PARALLEL_MIN_VOXELS = 1 << 21
 
@@ -691,20 +697,17 @@ class _Plan:
 
 
 class _Part:
-    """One worker's contiguous share of a build, with its own id table and stats."""
+    """One worker's contiguous share of a build, with its own id tables and stats."""
 
-    def __init__(self, items, use_lut: bool, itemsize: int, nslots: int):
+    def __init__(self, items, lut_size: int, nslots: int):
         self.items = items
         self.nslots = nslots
-        self.use_lut = use_lut
         self.cap = _INITIAL_CAPACITY
         self.keys = np.empty(self.cap, dtype=np.uint64)
         self.stats = _new_stats(self.cap, nslots)
-        if use_lut:  # direct table: id of every possible 8/16-bit value
-            self.table, self.shift = np.full(1 << (8 * itemsize), -1, np.int32), np.uint64(0)
-        else:
-            self.table, self.shift = _new_table(2 * self.cap)
-        self.state = np.zeros(3, dtype=np.int64)
+        self.lut = np.full(lut_size, -1, np.int32)  # id of each small key, or -1
+        self.table, self.shift = None, np.uint64(0)  # the other keys: made when needed
+        self.state = np.zeros(4, dtype=np.int64)  # ids, resume row, resume col, hashed keys
         self.done = 0  # voxels scanned in the current pass (read by the progress loop)
         self.cursor: np.ndarray | None = None
 
@@ -713,15 +716,18 @@ class _Part:
         return int(self.state[0])
 
     def grow(self) -> None:
+        """Make room for one more id: more ``keys``/``stats`` rows, or a bigger hash table."""
         from ._kernels.index import rehash
 
         n = self.n
-        self.cap *= 2
-        self.keys = _grow(self.keys, self.cap, n)
-        self.stats = _grow(self.stats, self.cap, n, _new_stats(self.cap, self.nslots))
-        if not self.use_lut:
-            self.table, self.shift = _new_table(2 * self.cap)
-            rehash(self.keys, n, self.table, self.shift)
+        if n == self.cap:
+            self.cap *= 2
+            self.keys = _grow(self.keys, self.cap, n)
+            self.stats = _grow(self.stats, self.cap, n, _new_stats(self.cap, self.nslots))
+        hashed = int(self.state[3])
+        if self.table is not None and 2 * (hashed + 1) > self.table.shape[0]:
+            self.table, self.shift = _new_table(4 * (hashed + 1))
+            rehash(self.keys, n, self.lut.shape[0], self.table, self.shift)
 
 
 def _run_parts(fn, parts: list[_Part], progress, base: int, total: int) -> None:
@@ -790,11 +796,14 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     is_float = arr.dtype.kind == "f"
     if arr.dtype.kind in "bi":
         arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
-    use_lut = not is_float and arr.dtype.itemsize <= 2
+    if not is_float and arr.dtype.itemsize <= 2:
+        lut_size = 1 << (8 * arr.dtype.itemsize)  # every key
+    else:
+        lut_size = _INITIAL_LUT_KEYS  # grown up to _LUT_KEYS as larger labels show up
     plan = _Plan(arr)
     sorting = plan.permuted
     total = size * (3 if sorting else 2)
-    parts = [_Part(items, use_lut, arr.dtype.itemsize, plan.nslots)
+    parts = [_Part(items, lut_size, plan.nslots)
              for items in plan.work_items(workers)]
 
     # pass 1: ids, counts, stats (each part on its own rows) ------------------------
@@ -806,11 +815,18 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
             c0 = 0
             while True:
                 status = K.count_rows(a2d, r0, c0, r1, plan.row_dims, plan.row_axes,
-                                      plan.col_axis, coord0, bg_key, part.table, part.shift,
-                                      part.keys, part.stats, part.state)
+                                      plan.col_axis, coord0, bg_key, part.lut, part.table,
+                                      part.shift, part.keys, part.stats, part.state)
                 if status == K.DONE:
                     break
                 r0, c0 = int(part.state[1]), int(part.state[2])
+                if status == K.HASH:  # a key >= len(part.lut)
+                    key = int(a2d[r0, c0])
+                    if 0 <= key < _LUT_KEYS and part.table is None:
+                        part.lut = _grow_lut(part.lut, key)
+                    else:  # hash the large keys from now on
+                        part.table, part.shift = _new_table(_INITIAL_HASH_ROWS)
+                    continue
                 if status == K.NOT_INTEGRAL:
                     raise TypeError(
                         f"labels is a {orig_dtype} array with a value that is not a whole "
@@ -869,7 +885,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
                 return
             a2d, _, flat0 = plan.block(b)
             K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_cs, plan.col_cs, flat0,
-                           bg_key, part.table, part.shift, part.cursor, out)
+                           bg_key, part.lut, part.table, part.shift, part.cursor, out)
             part.done += (r1 - r0) * plan.cols
             if tick is not None:
                 tick()
@@ -924,6 +940,13 @@ def _new_stats(cap: int, nslots: int) -> np.ndarray:
     stats[:, 1::3] = np.iinfo(np.int64).max
     stats[:, 2::3] = -1
     return stats
+
+
+def _grow_lut(lut: np.ndarray, key: int) -> np.ndarray:
+    """``lut`` extended with -1 entries to the next power of two above ``key``."""
+    new = np.full(min(_LUT_KEYS, 1 << key.bit_length()), -1, dtype=lut.dtype)
+    new[:lut.shape[0]] = lut
+    return new
 
 
 def _grow(arr: np.ndarray, cap: int, n: int, new: np.ndarray | None = None) -> np.ndarray:

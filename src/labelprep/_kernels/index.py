@@ -8,10 +8,12 @@ look-up and one stats update instead of 20.
 Label values reach the kernels as unsigned integers (signed stacks are viewed as the
 unsigned type of the same width, so the bit pattern is the key) or as floats (checked
 to be whole numbers, then keyed by their int64 value). A key is mapped to a dense
-*id* (order of first appearance) either by a direct look-up table indexed by the key
-(8- and 16-bit stacks) or by an open-addressing hash table with linear probing (wider
-types). All large arrays are allocated by the caller with NumPy, so ``tracemalloc``
-sees them; the kernels only allocate a few scalars' worth of scratch.
+*id* (order of first appearance) by a direct look-up table indexed by the key when it
+is small (every key of an 8/16-bit stack; labels below 2**17 of wider ones, such as
+connected-component labels 1..N) and otherwise by an open-addressing hash table with
+linear probing, so memory stays O(objects) whatever the label values. All large arrays
+are allocated by the caller with NumPy, so ``tracemalloc`` sees them; the kernels only
+allocate a few scalars' worth of scratch.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from numba.extending import overload
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / phi)
 
 #: count_rows return codes
-DONE, GROW, NOT_INTEGRAL = 0, 1, 2
+DONE, GROW, NOT_INTEGRAL, HASH = 0, 1, 2, 3
 
 
 # The helpers below are specialised at compile time on their argument *types* (via
-# ``numba.extending.overload``): float or integer labels, a background value or None, a
-# direct look-up table (1-D) or a hash table (2-D). A run-time flag tested in the hot
+# ``numba.extending.overload``): float or integer labels, a background value or None.
+# A run-time flag tested in the hot
 # loop instead made the build several times slower. Each plain-Python body says what
 # the compiled version computes.
 def _key_of(v):
@@ -72,89 +74,115 @@ def _is_bg_impl(v, bg):
     return lambda v, bg: v == bg
 
 
-def _insert(key, table, shift, keys, state):
+def _insert(key, lut, table, shift, keys, state):
     """The id of ``key``, giving it the next id ``state[0]`` if it is new.
 
-    ``table`` is either a direct look-up table (1-D, 8/16-bit stacks): ``table[key]`` is
-    the id or -1; or an open-addressing hash table (2-D) of ``(key, id + 1)`` rows with
-    linear probing from slot ``(key * golden) >> shift`` (``id + 1 == 0``: empty slot).
-    Returns -1 (and changes nothing) when a new id would exceed ``len(keys)``.
+    Keys below ``len(lut)`` use the direct look-up table: ``lut[key]`` is the id or -1
+    (every key of an 8/16-bit stack; small labels, the common case, of wider ones).
+    Larger keys use ``table``, an open-addressing hash table of ``(key, id + 1)`` rows
+    with linear probing from slot ``(key * golden) >> shift`` (``id + 1 == 0``: empty)
+    holding ``state[3]`` keys. Returns -1 (and changes nothing) when a new id would
+    exceed ``len(keys)`` or fill the hash table beyond half; -2 for a large key when
+    ``table`` is None (the caller then retries with a hash table).
     """
-    if table.ndim == 1:
-        if table[key] < 0:
+    if key < len(lut):
+        if lut[key] < 0:
             if state[0] == len(keys):
                 return -1
-            table[key] = state[0]
+            lut[key] = state[0]
             keys[state[0]] = key
             state[0] += 1
-        return int(table[key])
-    for slot, (k, id1) in enumerate(table):  # (in probing order in the real thing)
+        return int(lut[key])
+    if table is None:
+        return -2
+    for k, id1 in table:  # (in probing order in the real thing)
         if id1 != 0 and k == key:
             return int(id1) - 1
-    if state[0] == len(keys):
+    if state[0] == len(keys) or 2 * (state[3] + 1) > len(table):
         return -1
     slot = next(j for j in range(len(table)) if table[j, 1] == 0)
     table[slot] = (key, state[0] + 1)
     keys[state[0]] = key
     state[0] += 1
+    state[3] += 1
     return int(state[0] - 1)
 
 
 @overload(_insert, jit_options={"nogil": True})
-def _insert_impl(key, table, shift, keys, state):
-    if table.ndim == 1:
-        def lut_insert(key, table, shift, keys, state):
-            i = np.int64(table[key])
+def _insert_impl(key, lut, table, shift, keys, state):
+    # Two versions: with ``table=None`` the hot loop holds only the direct look-up (the
+    # hash probing loop alone, even never run, made the whole scan ~30% slower).
+    def lut_insert(key, lut, table, shift, keys, state):
+        if key >= np.uint64(lut.shape[0]):
+            return np.int64(-2)
+        i = np.int64(lut[key])
+        if i >= 0:
+            return i
+        n = state[0]
+        if n == keys.shape[0]:
+            return np.int64(-1)
+        lut[key] = n
+        keys[n] = key
+        state[0] = n + 1
+        return n
+
+    if isinstance(table, (types.NoneType, types.Omitted)):
+        return lut_insert
+
+    def hybrid_insert(key, lut, table, shift, keys, state):
+        if key < np.uint64(lut.shape[0]):
+            i = np.int64(lut[key])
             if i >= 0:
                 return i
             n = state[0]
             if n == keys.shape[0]:
                 return np.int64(-1)
-            table[key] = n
+            lut[key] = n
             keys[n] = key
             state[0] = n + 1
             return n
-        return lut_insert
-
-    def hash_insert(key, table, shift, keys, state):
         mask = table.shape[0] - 1
         h = np.int64((key * _GOLDEN) >> shift)
         while True:
             t = table[h, 1]
             if t == 0:
                 n = state[0]
-                if n == keys.shape[0]:
+                if n == keys.shape[0] or 2 * (state[3] + 1) > table.shape[0]:
                     return np.int64(-1)
                 table[h, 0] = key
                 table[h, 1] = n + 1
                 keys[n] = key
                 state[0] = n + 1
+                state[3] += 1
                 return n
             if table[h, 0] == key:
                 return np.int64(t) - 1
             h = (h + 1) & mask
-    return hash_insert
+    return hybrid_insert
 
 
-def _lookup(key, table, shift):
-    """The id of a ``key`` known to be in the table (see :func:`_insert`)."""
-    if table.ndim == 1:
-        return int(table[key])
+def _lookup(key, lut, table, shift):
+    """The id of a ``key`` known to be in the tables (see :func:`_insert`); ``table`` is
+    None when every key is below ``len(lut)``."""
+    if key < len(lut):
+        return int(lut[key])
     return next(int(id1) - 1 for k, id1 in table if id1 != 0 and k == key)
 
 
 @overload(_lookup, jit_options={"nogil": True})
-def _lookup_impl(key, table, shift):
-    if table.ndim == 1:
-        return lambda key, table, shift: np.int64(table[key])
+def _lookup_impl(key, lut, table, shift):
+    if isinstance(table, (types.NoneType, types.Omitted)):
+        return lambda key, lut, table, shift: np.int64(lut[key])
 
-    def hash_lookup(key, table, shift):
+    def hybrid_lookup(key, lut, table, shift):
+        if key < np.uint64(lut.shape[0]):
+            return np.int64(lut[key])
         mask = table.shape[0] - 1
         h = np.int64((key * _GOLDEN) >> shift)
         while table[h, 0] != key or table[h, 1] == 0:
             h = (h + 1) & mask
         return np.int64(table[h, 1]) - 1
-    return hash_lookup
+    return hybrid_lookup
 
 
 @numba.njit(cache=True, nogil=True)
@@ -181,8 +209,8 @@ def _add_run(i, c, e, coord, col_axis, stats):
 
 
 @numba.njit(cache=True, nogil=True)
-def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, shift, keys,
-               stats, state):
+def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, table, shift,
+               keys, stats, state):
     """Pass 1: count voxels per label and accumulate bounding boxes and coordinate sums.
 
     In plain Python, for every voxel ``v = a[r, c]`` from ``(r0, c0)`` up to row ``r1``
@@ -200,9 +228,10 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, s
     ``row_dims`` onto the original axes ``row_axes``, the column is the original axis
     ``col_axis``, and ``coord0`` holds the fixed coordinates of the other axes.
 
-    The number of ids so far lives in ``state[0]``. Returns ``DONE``; or ``GROW`` when
-    a new label does not fit in ``keys`` (capacity ``len(keys)``), with the voxel to
-    resume from in ``state[1:3]``; or ``NOT_INTEGRAL`` for a float value that is not a
+    The number of ids so far lives in ``state[0]`` (of hashed keys in ``state[3]``).
+    Returns ``DONE``; or ``GROW`` when a new label does not fit in ``keys`` (capacity
+    ``len(keys)``) or the hash table, or ``HASH`` when a key needs the hash table and
+    ``table`` is None, with the voxel to resume from in ``state[1:3]``; or ``NOT_INTEGRAL`` for a float value that is not a
     whole number (its position in ``state[1:3]``).
     """
     ncols = a.shape[1]
@@ -232,11 +261,11 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, s
                         return NOT_INTEGRAL
                     key = _key_of(prev)
                     if last_id < 0 or key != last_key:
-                        i = _insert(key, table, shift, keys, state)
+                        i = _insert(key, lut, table, shift, keys, state)
                         if i < 0:
                             state[1] = r
                             state[2] = start
-                            return GROW
+                            return GROW if i == -1 else HASH
                         last_key = key
                         last_id = i
                     _add_run(last_id, start, c, coord, col_axis, stats)
@@ -250,11 +279,11 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, table, s
                 return NOT_INTEGRAL
             key = _key_of(prev)
             if last_id < 0 or key != last_key:
-                i = _insert(key, table, shift, keys, state)
+                i = _insert(key, lut, table, shift, keys, state)
                 if i < 0:
                     state[1] = r
                     state[2] = start
-                    return GROW
+                    return GROW if i == -1 else HASH
                 last_key = key
                 last_id = i
             _add_run(last_id, start, ncols, coord, col_axis, stats)
@@ -283,8 +312,8 @@ def _write_run(out, p, f, n, col_cs):
 
 
 @numba.njit(cache=True, nogil=True)
-def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, cursor,
-                 out):
+def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, lut, table, shift,
+                 cursor, out):
     """Pass 2: write each voxel's raveled C index into its label's slot of ``out``.
 
     In plain Python, for every non-background voxel ``v = a[r, c]`` of rows
@@ -319,7 +348,7 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, c
                 if not _is_bg(prev, bg):
                     key = _key_of(prev)
                     if last_id < 0 or key != last_key:
-                        last_id = _lookup(key, table, shift)
+                        last_id = _lookup(key, lut, table, shift)
                         last_key = key
                     p = cursor[last_id]
                     _write_run(out, p, flat_row + start * col_cs, c - start, col_cs)
@@ -329,7 +358,7 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, c
         if not _is_bg(prev, bg):
             key = _key_of(prev)
             if last_id < 0 or key != last_key:
-                last_id = _lookup(key, table, shift)
+                last_id = _lookup(key, lut, table, shift)
                 last_key = key
             p = cursor[last_id]
             _write_run(out, p, flat_row + start * col_cs, ncols - start, col_cs)
@@ -346,11 +375,13 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, table, shift, c
 
 
 @numba.njit(cache=True, nogil=True)
-def rehash(keys, n, table, shift):
-    """Insert ``keys[:n]`` (ids ``0..n-1``) into an empty (all-zero) hash table."""
+def rehash(keys, n, lut_size, table, shift):
+    """Insert each ``keys[i] >= lut_size`` (id ``i < n``) into an empty (all-zero) hash table."""
     mask = table.shape[0] - 1
     for i in range(n):
         key = keys[i]
+        if key < np.uint64(lut_size):
+            continue
         h = np.int64((key * _GOLDEN) >> shift)
         while table[h, 1] != 0:
             h = (h + 1) & mask
