@@ -21,6 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba.core import types
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import overload
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / phi)
@@ -209,6 +210,29 @@ def _add_run(i, c, e, coord, col_axis, stats):
 
 
 @numba.njit(cache=True, nogil=True)
+def _mark_changes(row, start, changes):
+    """``changes[c] = row[c] != row[c - 1]`` for ``start < c < len(row)``, else 0.
+
+    Vectorised byte flags, read back 8 at a time as ``uint64`` words: the scans below
+    jump from change to change (``trailing_zeros``) instead of testing every voxel with
+    a branch that mispredicts at every run end. (Byte order: little-endian, as on every
+    platform numba supports.)
+    """
+    for c in range(1, row.shape[0]):
+        changes[c] = row[c] != row[c - 1]
+    for c in range(min(start + 1, row.shape[0])):
+        changes[c] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _change_words(ncols):
+    """Scratch byte flags for :func:`_mark_changes` (zero padded to whole words) and
+    their ``uint64`` view."""
+    changes = np.zeros(((ncols + 7) // 8) * 8, np.uint8)
+    return changes, changes.view(np.uint64)
+
+
+@numba.njit(cache=True, nogil=True)
 def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, table, shift,
                keys, stats, state):
     """Pass 1: count voxels per label and accumulate bounding boxes and coordinate sums.
@@ -241,19 +265,20 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, tab
     for k in range(nra - 1, -1, -1):
         coord[row_axes[k]] = rem % row_dims[k]
         rem //= row_dims[k]
+    changes, words = _change_words(ncols)
     last_key = np.uint64(0)
     last_id = -1
     start = c0
     for r in range(r0, r1):
         row = a[r]
         prev = row[start]
-        # A run of ``prev`` starts at ``start``; the tight loop below only looks for
-        # the next change of value (a single well-predicted branch per voxel).
-        # (unsigned loop index: no negative-index wraparound check per voxel)
-        for cu in range(np.uint64(start + 1), np.uint64(ncols)):
-            v = row[cu]
-            if v != prev:
-                c = np.int64(cu)
+        # A run of ``prev`` starts at ``start`` and ends at the next change of value.
+        _mark_changes(row, start, changes)
+        for w in range(start >> 3, words.shape[0]):
+            m = words[w]
+            while m != 0:
+                c = (w << 3) + np.int64(trailing_zeros(m) >> 3)
+                m &= m - np.uint64(1)
                 if not _is_bg(prev, bg):
                     if _not_integral(prev):
                         state[1] = r
@@ -269,7 +294,7 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, tab
                         last_key = key
                         last_id = i
                     _add_run(last_id, start, c, coord, col_axis, stats)
-                prev = v
+                prev = row[c]
                 start = c
         # the last run of the row (same code as above, with c = ncols)
         if not _is_bg(prev, bg):
@@ -302,13 +327,8 @@ def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, tab
 @numba.njit(cache=True, nogil=True)
 def _write_run(out, p, f, n, col_cs):
     """``out[p + j] = f + j * col_cs`` for ``j < n``."""
-    dst = out[p:p + n]
-    if col_cs == 1:
-        for j in range(n):
-            dst[j] = f + j
-    else:
-        for j in range(n):
-            dst[j] = f + j * col_cs
+    for j in range(n):
+        out[p + j] = f + j * col_cs
 
 
 @numba.njit(cache=True, nogil=True)
@@ -335,16 +355,19 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, lut, table, shi
         rc[k] = rem % row_dims[k]
         rem //= row_dims[k]
         flat_row += rc[k] * row_cs[k]
+    changes, words = _change_words(ncols)
     last_key = np.uint64(0)
     last_id = -1
     for r in range(r0, r1):
         row = a[r]
         start = 0
         prev = row[0]
-        for cu in range(np.uint64(1), np.uint64(ncols)):
-            v = row[cu]
-            if v != prev:
-                c = np.int64(cu)
+        _mark_changes(row, 0, changes)
+        for w in range(words.shape[0]):
+            m = words[w]
+            while m != 0:
+                c = (w << 3) + np.int64(trailing_zeros(m) >> 3)
+                m &= m - np.uint64(1)
                 if not _is_bg(prev, bg):
                     key = _key_of(prev)
                     if last_id < 0 or key != last_key:
@@ -353,7 +376,7 @@ def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, lut, table, shi
                     p = cursor[last_id]
                     _write_run(out, p, flat_row + start * col_cs, c - start, col_cs)
                     cursor[last_id] = p + (c - start)
-                prev = v
+                prev = row[c]
                 start = c
         if not _is_bg(prev, bg):
             key = _key_of(prev)
