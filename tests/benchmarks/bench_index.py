@@ -16,7 +16,8 @@ Methods, all on the same array in the same run:
   ``{label: np.where tuple}`` output);
 - **value_indices**: ``scipy.ndimage.value_indices(stack, ignore_value=0)``;
 - **argsort**: the seed answer's argsort code, copied verbatim (only its typo ``counts``
-  -> ``groupSizes`` fixed), run in a fresh process;
+  -> ``groupSizes`` fixed), run 3 times in a fresh process (median: a single run's time
+  swings between about 6 and 12 s on this machine, with the state of its 5 GB of memory);
 - **where loop**: the seed's ``np.where(stack == label)`` loop, extrapolated from
   ``np.unique`` plus a few timed labels times the number of labels.
 
@@ -373,8 +374,9 @@ def markdown(results: list[dict], mach: dict, quick: bool) -> str:
         ("Produced by `tests/benchmarks/bench_index.py`. Time = median of repeats (warm),"
         " or one call in a fresh process. *× ours* = time / our warm build time; for"
         " `value_indices` the median over rounds that time ours and it back to back, for"
-        " the argsort answer against our build timed in the same fresh process just"
-        " before and after it (so that load changes on the shared machine cancel out)."
+        " the argsort answer (median of 3 runs: one run's time swings by up to 2x with the"
+        " state of its 5 GB of memory) against our build timed in the same fresh process"
+        " just before and after it (so that load changes on the shared machine cancel out)."
         " Memory = growth of the peak RSS (VmHWM, reset just before) during the call in a"
         " fresh process,"
         " per foreground voxel; for ours also the `tracemalloc` peak (all NumPy"
@@ -490,7 +492,7 @@ def main(argv=None) -> int:
     else:
         blob_shape, random_shape = (250, 700, 700), (100, 100, 1000)
     args.repeats = args.repeats or (5 if not args.quick else 3)
-    args.argsort_repeats = 1 if not args.quick else 3
+    args.argsort_repeats = 3  # its time swings by 2x between runs (memory state)
     args.where_labels = 5
     args.coords_repeats = 200
     import numba
