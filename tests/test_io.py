@@ -131,3 +131,83 @@ def test_images_by_stem_keys_by_folder_and_stem_and_excludes(tmp_path):
         ("a", "y"): ["a/y.png"],
         (".", "z"): ["z.png"],
     }
+
+
+def _pooled_cases(tmp_path, rng):
+    """Files of every kind read_image handles, for comparing read_image_pooled with it."""
+    grey = rng.integers(0, 255, size=(20, 30), dtype=np.uint8)
+    rgb = rng.integers(0, 255, size=(20, 30, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 255, size=(20, 30, 4), dtype=np.uint8)
+    deep = rng.integers(0, 65535, size=(20, 30), dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    Image.fromarray(deep).save(tmp_path / "d.png")
+    Image.fromarray(rgb).save(tmp_path / "c.jpg", quality=90)
+    Image.fromarray(grey).save(tmp_path / "g.jpg", quality=90)
+    Image.fromarray(grey > 128).save(tmp_path / "b.png")  # mode "1": read the usual way
+    pal = Image.fromarray(grey % 8, mode="P")
+    pal.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    pal.save(tmp_path / "p.png")
+    im = Image.fromarray(rgb)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    tifffile.imwrite(tmp_path / "t.tif", deep)
+    np.save(tmp_path / "n.npy", deep)
+    return sorted(tmp_path.iterdir())
+
+
+def test_read_image_pooled_equals_read_image(tmp_path, rng):
+    pool = io.BufferPool()
+    decoded_in_place = {"g.png", "c.png", "a.png", "d.png", "p.png", "c.jpg", "g.jpg"}
+    for path in _pooled_cases(tmp_path, rng):
+        before = None
+        for _ in range(2):  # the second read decodes into the released buffer
+            want = io.read_image(path)
+            got = io.read_image_pooled(path, pool)
+            assert got.shape == want.shape and got.dtype == want.dtype, path.name
+            np.testing.assert_array_equal(got, want, err_msg=path.name)
+            assert got.flags.writeable == want.flags.writeable, path.name
+            if before is not None:
+                assert np.shares_memory(got, before) == (path.name in decoded_in_place)
+            pool.release(got)
+            before = got
+
+
+def test_buffer_pool_reuses_released_memory_only(tmp_path, rng):
+    Image.fromarray(rng.integers(0, 255, size=(20, 30, 3), dtype=np.uint8)).save(
+        tmp_path / "c.jpg"
+    )
+    Image.fromarray(rng.integers(0, 255, size=(20, 30), dtype=np.uint8)).save(tmp_path / "m.png")
+    pool = io.BufferPool(max_free=1)
+    first = io.read_image_pooled(tmp_path / "c.jpg", pool)
+    second = io.read_image_pooled(tmp_path / "c.jpg", pool)
+    assert not np.shares_memory(first, second)  # not released: never handed out twice
+    pool.release(first)
+    pool.release(first)  # releasing twice keeps one free copy
+    pool.release(np.zeros((20, 30, 4), np.uint8))  # not from the pool: ignored
+    third = io.read_image_pooled(tmp_path / "c.jpg", pool)
+    assert np.shares_memory(first, third)
+    np.testing.assert_array_equal(third, io.read_image(tmp_path / "c.jpg"))
+    mask = io.read_image_pooled(tmp_path / "m.png", pool)  # another shape: a new buffer
+    assert not np.shares_memory(mask, third)
+    np.testing.assert_array_equal(mask, io.read_image(tmp_path / "m.png"))
+
+
+@pytest.mark.parametrize("name", ["bad.png", "bad.jpg", "bad.tif", "bad.npy"])
+def test_read_image_pooled_corrupt_and_missing_files(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"this is not an image at all")
+    with pytest.raises(io.ImageReadError, match=name):
+        io.read_image_pooled(path, io.BufferPool())
+    with pytest.raises(FileNotFoundError, match="nope"):
+        io.read_image_pooled(tmp_path / f"nope{path.suffix}", io.BufferPool())
+
+
+def test_read_image_pooled_truncated_jpeg_names_file(tmp_path, rng):
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(io.ImageReadError, match="cut.jpg"):
+        io.read_image_pooled(path, io.BufferPool())

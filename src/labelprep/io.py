@@ -20,7 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 import tempfile
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from ._progress import ProgressCallback, report
 __all__ = [
     "atomic_path",
     "atomic_open",
+    "BufferPool",
     "IMAGE_SUFFIXES",
     "TIFF_SUFFIXES",
     "ImageReadError",
@@ -40,6 +44,7 @@ __all__ = [
     "natural_key",
     "open_lazy",
     "read_image",
+    "read_image_pooled",
     "read_stack",
 ]
 
@@ -147,20 +152,27 @@ def images_by_stem(
     return by_stem
 
 
+def _pil_array(im) -> np.ndarray:
+    """The pixels of an opened Pillow image as read_image returns them (EXIF applied)."""
+    from PIL import ImageOps
+
+    ImageOps.exif_transpose(im, in_place=True)  # no copy when upright
+    if im.mode == "P":
+        # palette images are label images: keep the indices, not the colours
+        return np.asarray(im)
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(im).astype(np.uint16, copy=False)
+    if im.mode not in ("1", "L", "RGB", "RGBA", "I", "F", "LA"):
+        im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+    return np.asarray(im)
+
+
 def _read_pil(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            ImageOps.exif_transpose(im, in_place=True)  # no copy when upright
-            if im.mode == "P":
-                # palette images are label images: keep the indices, not the colours
-                return np.asarray(im)
-            if im.mode in ("I;16", "I;16B", "I;16L"):
-                return np.asarray(im).astype(np.uint16, copy=False)
-            if im.mode not in ("1", "L", "RGB", "RGBA", "I", "F", "LA"):
-                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            return np.asarray(im)
+            return _pil_array(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(path, f"not a readable image ({exc})") from exc
 
@@ -204,6 +216,106 @@ def read_image(path: PathLike) -> np.ndarray:
     if suffix == ".npy":
         return _read_npy(path)
     return _read_pil(path)
+
+
+class BufferPool:
+    """Decode buffers handed back for reuse by :func:`read_image_pooled`.
+
+    A reader that keeps many decoded images and drops them in turn (the patch sampler's
+    cache) gives each dropped image back with :meth:`release`; the next image of the
+    same size is decoded into that memory. This saves allocating (and the kernel
+    zeroing) a fresh buffer per image, and Pillow's own image memory and its copy to
+    NumPy. Thread-safe. At most ``max_free`` released buffers are kept.
+    """
+
+    def __init__(self, max_free: int = 4):
+        self.max_free = int(max_free)
+        self._free: list[np.ndarray] = []
+        self._ours: dict[int, object] = {}  # id(buffer) -> weakref(buffer)
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """A writable C-contiguous buffer of ``shape`` and ``dtype`` (reused if one is free)."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            for k, buf in enumerate(self._free):
+                if buf.shape == shape and buf.dtype == dtype:
+                    return self._free.pop(k)
+        buf = np.empty(shape, dtype)
+        with self._lock:
+            self._ours = {k: r for k, r in self._ours.items() if r() is not None}
+            self._ours[id(buf)] = weakref.ref(buf)
+        return buf
+
+    def release(self, array: np.ndarray | None) -> None:
+        """Give back an array from :func:`read_image_pooled` (others are ignored).
+
+        The caller must hold no other reference to it (nor views of it): its memory
+        is overwritten by a later read.
+        """
+        if array is None:
+            return
+        buf = array if array.base is None else array.base
+        with self._lock:
+            ref = self._ours.get(id(buf))
+            if ref is None or ref() is not buf or any(b is buf for b in self._free):
+                return
+            self._free.append(buf)
+            del self._free[: -self.max_free or len(self._free)]
+
+
+#: Pillow modes decoded straight into a NumPy buffer: (buffer channels, dtype); RGB is
+#: stored by Pillow with 4 bytes per pixel, hence an RGBX buffer and a 3-channel view.
+_POOLED_MODES = {"L": (1, np.uint8), "P": (1, np.uint8), "RGB": (4, np.uint8),
+                 "RGBA": (4, np.uint8), "I;16": (1, np.uint16)}
+
+
+def read_image_pooled(path: PathLike, pool: BufferPool) -> np.ndarray:
+    """:func:`read_image`, but JPEG/PNG decode straight into a buffer from ``pool``.
+
+    Same values, shape and dtype as ``read_image(path)`` (EXIF orientation applied), as
+    a read-only array that may be a strided view (RGB: the first 3 channels of an RGBX
+    buffer, so a third more memory than a packed RGB array). Pillow decodes into the
+    buffer itself: no Pillow image memory and no copy to NumPy. Give the array back
+    with ``pool.release(array)`` once nothing uses it. Other formats, other modes,
+    animations and rotated (EXIF) images are read by :func:`read_image`.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        return read_image(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            layout = _POOLED_MODES.get(im.mode)
+            if (
+                layout is None
+                or im.format not in ("JPEG", "PNG")
+                or getattr(im, "is_animated", False)
+                or (im.mode == "I;16" and sys.byteorder != "little")
+            ):
+                return _pil_array(im)
+            channels, dtype = layout
+            w, h = im.size
+            buf = pool.take((h, w, channels) if channels > 1 else (h, w), dtype)
+            core = Image.core.map_buffer(
+                buf, im.size, "raw", 0, (im.mode, buf.strides[0], 1)
+            )
+            im.im = core
+            im.load()
+            if im.im is not core or im.getexif().get(0x0112, 1) != 1:
+                # decoded elsewhere, or to be rotated: the usual way (a copy), then
+                # give the buffer back
+                out = _pil_array(im)
+                pool.release(buf)
+                return out
+            out = buf[..., :3] if im.mode == "RGB" else buf[...]
+            out.flags.writeable = False
+            return out
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(path, f"not a readable image ({exc})") from exc
 
 
 def _slice_reader(path: Path):

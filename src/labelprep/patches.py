@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import list_images, read_image
+from .io import BufferPool, list_images, read_image_pooled
 
 __all__ = [
     "BORDERS",
@@ -388,6 +388,8 @@ class _Config:
         self.border = border
         self.images = images
         self.masks = masks
+        # decoded files go back here when they leave the cache, to be decoded into again
+        self.buffers = BufferPool(max_free=4)
 
     def check_shapes(self, i: int, image_shape: tuple, mask_shape: tuple | None) -> None:
         """Raise ValueError naming the file/array if the shapes cannot be sampled."""
@@ -420,11 +422,12 @@ class _Config:
     def load(self, i: int) -> _Entry:
         """Read image ``i`` (and its mask), check it and precompute its sampling tables."""
         src = self.images[i]
-        image = read_image(src) if isinstance(src, Path) else np.asarray(src)
+        pool = self.buffers
+        image = read_image_pooled(src, pool) if isinstance(src, Path) else np.asarray(src)
         mask = None
         if self.masks is not None:
             msrc = self.masks[i]
-            mask = read_image(msrc) if isinstance(msrc, Path) else np.asarray(msrc)
+            mask = read_image_pooled(msrc, pool) if isinstance(msrc, Path) else np.asarray(msrc)
             if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == bool):
                 raise ValueError(
                     f"mask {_name(msrc, i, 'masks')} has dtype {mask.dtype}; masks must hold "
@@ -829,7 +832,11 @@ class PatchSampler:
             )
 
     def _apply(self, slot: int, entry: _Entry) -> None:
+        old = self._cache[slot]
         self._cache[slot] = entry
+        if old is not None:  # no patch refers to its arrays (patches are copies)
+            self._config.buffers.release(old.image)
+            self._config.buffers.release(old.mask)
         self._version += 1
         self.stats.images_loaded += 1
         self.stats.seen.add(entry.index)
