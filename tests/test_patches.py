@@ -180,6 +180,35 @@ def test_same_seed_same_patches_from_files(tmp_path, photos):
             np.testing.assert_array_equal(a.images, b.images)
 
 
+@pytest.mark.parametrize("border,pad_mode", [("valid", "constant"), ("pad", "reflect")])
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_files_decoded_into_recycled_buffers_give_the_same_patches_as_arrays(
+    tmp_path, photos, border, pad_mode, prefetch
+):
+    # JPEGs (RGB, decoded into RGBX buffers) and PNG masks, a small cache and many swaps:
+    # every buffer is decoded into again and again; patches must equal those cut from
+    # the same files read by read_image, with identical origins
+    images, masks = photos
+    jpgs, pngs = [], []
+    for i, (im, m) in enumerate(zip(images, masks)):
+        jpgs.append(tmp_path / f"im{i}.jpg")
+        pngs.append(tmp_path / f"im{i}.png")
+        Image.fromarray(im).save(jpgs[-1], quality=90)
+        Image.fromarray(m).save(pngs[-1])
+    decoded = [read_image(f) for f in jpgs]
+    kw = dict(patch_size=(24, 40), cache_size=3, replace_every=4, border=border,
+              pad_mode=pad_mode, seed=5)
+    with PatchSampler(jpgs, pngs, prefetch=prefetch, **kw) as s1, \
+         PatchSampler(decoded, masks, **kw) as s2:
+        for _ in range(12):
+            a, b = s1.sample(21), s2.sample(21)
+            np.testing.assert_array_equal(a.origins, b.origins)
+            np.testing.assert_array_equal(a.images, b.images)
+            np.testing.assert_array_equal(a.masks, b.masks)
+            assert_patches_match(a, decoded, masks, pad_mode)
+        assert s1.stats.images_loaded >= 60
+
+
 @pytest.mark.parametrize("mode", patches.MODES)
 def test_different_seeds_differ(photos, mode):
     images, masks = photos
