@@ -4,6 +4,9 @@ One place for file reading, shared by every feature, the CLI and the widgets:
 
 - :func:`read_image` reads one 2D (or 3D) image: TIFF (tifffile), PNG/JPEG/BMP/... (Pillow,
   EXIF orientation applied), or ``.npy``.
+- :func:`read_image_pooled` is :func:`read_image` for readers that keep many decoded
+  images and drop them in turn: JPEG/PNG are decoded straight into buffers recycled
+  through a :class:`BufferPool` (no Pillow image memory, no copies).
 - :func:`read_stack` reads a labelled stack: a (multi-page) TIFF, a folder of 2D slices
   (natural sort order), or a ``.npy`` (memory-mapped, not loaded).
 - :func:`list_images` lists the image files under a folder, recursively, sorted.
