@@ -731,3 +731,63 @@ def test_folder_handles_image_modes(tmp_path, photo, name, mode):
         assert out.size == (160, 120)
         assert out.format == Image.open(tmp_path / "src" / name).format
         out.load()
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_thread_and_process_workers_give_the_same_files_and_progress(tmp_path, dataset, executor):
+    src, masks = dataset
+    seen = []
+    one = presize.folder(src, tmp_path / "one", 90, masks=masks, masks_out=tmp_path / "m1",
+                         workers=1, method="mode")
+    two = presize.folder(src, tmp_path / "two", 90, masks=masks, masks_out=tmp_path / "m2",
+                         workers=2, method="mode", executor=executor,
+                         progress=lambda d, t: seen.append((d, t)))
+    assert one.written == two.written == 5 and not two.failed
+    assert seen[0] == (0, 5) and seen[-1] == (5, 5)
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+
+    def content(root):  # hashes without the mtimes
+        return {k: v[:64] for k, v in tree_hash(root).items()}
+
+    assert content(tmp_path / "one") == content(tmp_path / "two")
+    assert content(tmp_path / "m1") == content(tmp_path / "m2")
+
+
+def test_auto_executor_threads_for_pillow_formats_processes_otherwise(tmp_path, monkeypatch):
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    save_jpeg(tmp_path / "jpg" / "a.jpg", rgb)
+    save_jpeg(tmp_path / "jpg" / "b.jpg", rgb)
+    save_jpeg(tmp_path / "mixed" / "a.jpg", rgb)
+    (tmp_path / "mixed").mkdir(exist_ok=True)
+    np.save(tmp_path / "mixed" / "b.npy", rgb)
+    used = []
+    monkeypatch.setattr(presize, "_execute_threads", lambda jobs, n, done: used.append("threads")
+                        or [done([presize._run_job(j)]) for j in jobs])
+    monkeypatch.setattr(presize, "_execute_processes", lambda jobs, n, done: used.append(
+        "processes") or [done([presize._run_job(j)]) for j in jobs])
+    assert presize.folder(tmp_path / "jpg", tmp_path / "o1", 20, workers=2).written == 2
+    assert presize.folder(tmp_path / "mixed", tmp_path / "o2", 20, workers=2).written == 2
+    assert presize.folder(tmp_path / "jpg", tmp_path / "o3", 20, workers=2,
+                          executor="processes").written == 2
+    assert used == ["threads", "processes", "processes"]
+    with pytest.raises(ValueError, match="executor"):
+        presize.folder(tmp_path / "jpg", tmp_path / "o4", 20, executor="fibers")
+
+
+def test_thread_workers_stop_when_progress_raises(tmp_path, dataset):
+    # the widget's Cancel raises from the progress callback: no new file is started
+    src, _ = dataset
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total):
+        if done >= 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        presize.folder(src, tmp_path / "o", 90, workers=2, executor="threads",
+                       progress=progress)
+    written = [p for p in (tmp_path / "o").rglob("*") if p.is_file()]
+    assert 1 <= len(written) < 5
+    assert not [p for p in written if p.name.startswith(".")]  # no partial temporary file

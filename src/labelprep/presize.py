@@ -10,9 +10,9 @@ segmentation mask is shrunk to exactly the same shape without ever inventing new
   an exact integer box reduction when the factor is large: "reduce then resample").
 - :func:`mask` resizes a label mask by sampling (``"nearest"``, the pixel at the centre of
   each output cell) or by majority vote (``"mode"``); values are never interpolated.
-- :func:`folder` does a whole dataset tree in parallel (process pool, or a
-  ``dask.distributed`` cluster), with JPEG DCT-domain downscaling on load, resume, atomic
-  writes and a report.
+- :func:`folder` does a whole dataset tree in parallel (threads for Pillow formats, a
+  process pool for TIFF/.npy, or a ``dask.distributed`` cluster), with JPEG DCT-domain
+  downscaling on load, resume, atomic writes and a report.
 
 Examples
 --------
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import shutil
@@ -44,9 +45,17 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import ProgressCallback, report
-from .io import TIFF_SUFFIXES, atomic_open, images_by_stem, list_images, read_image
+from .io import (
+    TIFF_SUFFIXES,
+    atomic_open,
+    decode_into,
+    images_by_stem,
+    list_images,
+    read_image,
+)
 
 __all__ = [
+    "EXECUTORS",
     "MASK_METHODS",
     "FileResult",
     "FolderReport",
@@ -63,6 +72,8 @@ PathLike = str | os.PathLike
 Size = int | tuple[int, int] | Sequence[int]
 
 MASK_METHODS = ("nearest", "mode")
+#: How :func:`folder` runs its workers.
+EXECUTORS = ("auto", "threads", "processes")
 
 #: Pillow's ``reducing_gap``: first an exact box reduction by an integer factor while the
 #: remaining factor stays >= this gap, then LANCZOS. At 3.0 the result is
@@ -648,7 +659,15 @@ def _read_mask(src: Path):
             raise _FileError(str(getattr(exc, "reason", exc))) from exc
     with _open_pil(src) as im:
         try:
-            im = _transpose(im, _orientation(im))
+            # PNG/JPEG masks decode straight into an array (no Pillow copy, no tobytes)
+            pixels = decode_into(im)
+            orientation = _orientation(im)
+            if pixels is not None and orientation == 1 and im.mode in ("L", "P", "I;16"):
+                palette = None
+                if im.mode == "P":
+                    palette = (im.getpalette(), im.info.get("transparency"))
+                return pixels, palette
+            im = _transpose(im, orientation)
             palette = None
             if im.mode == "P":
                 palette = (im.getpalette(), im.info.get("transparency"))
@@ -905,8 +924,19 @@ def _pool_context(preload_kernels: bool = False):
     return mp.get_context("spawn")
 
 
+def _releases_gil(job: _Job) -> bool:
+    """Whether the work of ``job`` runs in Pillow's C code (which releases the GIL)."""
+    return job.src.suffix.lower() in _PIL_FORMATS and (
+        job.mask_src is None or job.mask_src.suffix.lower() in _PIL_FORMATS
+    )
+
+
 def _execute(
-    jobs: list[_Job], workers: int, scheduler: Any, on_done: Callable[[list[FileResult]], None]
+    jobs: list[_Job],
+    workers: int,
+    scheduler: Any,
+    on_done: Callable[[list[FileResult]], None],
+    executor: str = "auto",
 ) -> None:
     if scheduler is not None:
         _execute_dask(jobs, scheduler, on_done)
@@ -915,6 +945,40 @@ def _execute(
         for job in jobs:
             on_done([_run_job(job)])
         return
+    if executor == "auto":
+        executor = "threads" if all(_releases_gil(j) for j in jobs) else "processes"
+    if executor == "threads":
+        _execute_threads(jobs, min(workers, len(jobs)), on_done)
+    else:
+        _execute_processes(jobs, workers, on_done)
+
+
+def _execute_threads(
+    jobs: list[_Job], n: int, on_done: Callable[[list[FileResult]], None]
+) -> None:
+    """Run the jobs in ``n`` threads, one file at a time, at most ``2 n`` queued."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    pending = iter(jobs)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="labelprep-presize") as pool:
+        running = {pool.submit(_run_job, job) for job in itertools.islice(pending, 2 * n)}
+        try:
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_done([fut.result()])
+                    job = next(pending, None)
+                    if job is not None:
+                        running.add(pool.submit(_run_job, job))
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise
+
+
+def _execute_processes(
+    jobs: list[_Job], workers: int, on_done: Callable[[list[FileResult]], None]
+) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     n = min(workers, len(jobs))
@@ -1013,6 +1077,7 @@ def folder(
     upscale: bool = False,
     progress: ProgressCallback | None = None,
     scheduler: Any = None,
+    executor: Literal["auto", "threads", "processes"] = "auto",
 ) -> FolderReport:
     """Presize every image under ``src`` into ``dst`` (and masks into ``masks_out``).
 
@@ -1042,7 +1107,8 @@ def folder(
         Mask source folder and its destination (required with ``masks``; not inside
         ``masks``, not equal to ``dst``).
     workers : int, optional
-        Worker processes (default ``os.cpu_count()``); ``1`` runs in this process.
+        Files presized at the same time (default ``os.cpu_count()``); ``1`` runs
+        everything in the calling thread.
     overwrite : bool
         Redo outputs that are up to date. By default an output is skipped (resume) when
         it exists, is not older than its source and has the expected shape (and so does
@@ -1055,7 +1121,15 @@ def folder(
         ``progress(done, total)`` after each finished file.
     scheduler : str or distributed.Client, optional
         Run the same per-file work on a ``dask.distributed`` cluster (its address, or a
-        client) instead of the local process pool.
+        client) instead of the local workers.
+    executor : {"auto", "threads", "processes"}
+        How the ``workers`` run. ``"threads"``: a thread pool in this process, with no
+        start-up cost; Pillow releases the GIL while it decodes, resizes and encodes, so
+        threads use every core for Pillow formats (JPEG, PNG, ...). ``"processes"``: a
+        process pool (started by ``fork`` where safe, else ``forkserver``, which costs
+        up to a second), for the NumPy-heavy work on TIFF and ``.npy`` files.
+        ``"auto"`` (default): threads when every image and mask is a Pillow format,
+        else processes. The files written are the same either way.
 
     Returns
     -------
@@ -1083,6 +1157,8 @@ def folder(
         workers = os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     src_p, dst_p, masks_p, masks_out_p = check_folders(src, dst, masks, masks_out)
     jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, overwrite)
     out = FolderReport(missing_masks=missing)
@@ -1094,7 +1170,7 @@ def folder(
             by_rel[r.source] = r
         report(progress, len(by_rel), len(jobs))
 
-    _execute(jobs, int(workers), scheduler, on_done)
+    _execute(jobs, int(workers), scheduler, on_done, executor)
     out.results = [by_rel[j.rel] for j in jobs]
     for r in out.results:
         if r.status == "written":
