@@ -211,3 +211,22 @@ def test_read_image_pooled_truncated_jpeg_names_file(tmp_path, rng):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(io.ImageReadError, match="cut.jpg"):
         io.read_image_pooled(path, io.BufferPool())
+
+
+def test_decode_into_gives_the_pixels_of_pillow_or_none(tmp_path, rng):
+    _pooled_cases(tmp_path, rng)
+    Image.fromarray(rng.integers(0, 255, size=(20, 30), dtype=np.uint8)).save(tmp_path / "x.bmp")
+    direct = {"g.png", "c.png", "a.png", "d.png", "p.png", "c.jpg", "g.jpg", "r.jpg"}
+    for path in sorted(tmp_path.glob("*.*")):
+        if path.suffix in (".tif", ".npy"):
+            continue
+        with Image.open(path) as ref:
+            want = np.asarray(ref)
+        with Image.open(path) as im:
+            got = io.decode_into(im)
+            assert (got is not None) == (path.name in direct), path.name
+            if got is not None:
+                np.testing.assert_array_equal(got, want.astype(got.dtype), err_msg=path.name)
+                assert got.shape == want.shape and got.flags.writeable
+            np.testing.assert_array_equal(np.asarray(im), want)  # im is loaded and usable
+            assert io.decode_into(im) is None  # already loaded

@@ -38,6 +38,7 @@ __all__ = [
     "atomic_path",
     "atomic_open",
     "BufferPool",
+    "decode_into",
     "IMAGE_SUFFIXES",
     "TIFF_SUFFIXES",
     "ImageReadError",
@@ -273,15 +274,56 @@ _POOLED_MODES = {"L": (1, np.uint8), "P": (1, np.uint8), "RGB": (4, np.uint8),
                  "RGBA": (4, np.uint8), "I;16": (1, np.uint16)}
 
 
+def decode_into(im, pool: BufferPool | None = None) -> np.ndarray | None:
+    """Load an opened Pillow image by decoding it straight into a NumPy array.
+
+    For a JPEG or PNG of mode L, P, RGB, RGBA or I;16 (not animated), not loaded yet,
+    Pillow decodes into a buffer (from ``pool``, else a new one) instead of its own
+    memory, and the pixels are returned without a copy (RGB as the first 3 channels of
+    an RGBX buffer), with the values of ``np.asarray(im)``: EXIF orientation is *not*
+    applied. ``im`` stays usable (it is loaded, on that buffer). Returns None for
+    other images, left as they were (or loaded the usual way).
+    """
+    from PIL import Image
+
+    layout = _POOLED_MODES.get(im.mode)
+    if (
+        layout is None
+        or im.format not in ("JPEG", "PNG")
+        or getattr(im, "is_animated", False)
+        or getattr(im, "_im", None) is not None  # already loaded
+        or (im.mode == "I;16" and sys.byteorder != "little")
+    ):
+        return None
+    channels, dtype = layout
+    w, h = im.size
+    shape = (h, w, channels) if channels > 1 else (h, w)
+    buf = pool.take(shape, dtype) if pool is not None else np.empty(shape, dtype)
+    core = Image.core.map_buffer(buf, im.size, "raw", 0, (im.mode, buf.strides[0], 1))
+    im.im = core
+    try:
+        im.load()
+    except BaseException:
+        if pool is not None:
+            pool.release(buf)
+        raise
+    if im.im is not core:  # the plugin decoded into memory of its own
+        if pool is not None:
+            pool.release(buf)
+        return None
+    return buf[..., :3] if im.mode == "RGB" else buf[...]
+
+
 def read_image_pooled(path: PathLike, pool: BufferPool) -> np.ndarray:
     """:func:`read_image`, but JPEG/PNG decode straight into a buffer from ``pool``.
 
     Same values, shape and dtype as ``read_image(path)`` (EXIF orientation applied), as
     a read-only array that may be a strided view (RGB: the first 3 channels of an RGBX
     buffer, so a third more memory than a packed RGB array). Pillow decodes into the
-    buffer itself: no Pillow image memory and no copy to NumPy. Give the array back
-    with ``pool.release(array)`` once nothing uses it. Other formats, other modes,
-    animations and rotated (EXIF) images are read by :func:`read_image`.
+    buffer itself: no Pillow image memory and no copy to NumPy (:func:`decode_into`).
+    Give the array back with ``pool.release(array)`` once nothing uses it. Other
+    formats, other modes, animations and rotated (EXIF) images are read as
+    :func:`read_image` reads them.
     """
     path = Path(path)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -292,30 +334,15 @@ def read_image_pooled(path: PathLike, pool: BufferPool) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            layout = _POOLED_MODES.get(im.mode)
-            if (
-                layout is None
-                or im.format not in ("JPEG", "PNG")
-                or getattr(im, "is_animated", False)
-                or (im.mode == "I;16" and sys.byteorder != "little")
-            ):
+            out = decode_into(im, pool)
+            if out is not None and im.getexif().get(0x0112, 1) != 1:
+                # to be rotated: the usual way (a copy), then give the buffer back
+                rotated = _pil_array(im)
+                pool.release(out)
+                return rotated
+            if out is None:
                 return _pil_array(im)
-            channels, dtype = layout
-            w, h = im.size
-            buf = pool.take((h, w, channels) if channels > 1 else (h, w), dtype)
-            core = Image.core.map_buffer(
-                buf, im.size, "raw", 0, (im.mode, buf.strides[0], 1)
-            )
-            im.im = core
-            im.load()
-            if im.im is not core or im.getexif().get(0x0112, 1) != 1:
-                # decoded elsewhere, or to be rotated: the usual way (a copy), then
-                # give the buffer back
-                out = _pil_array(im)
-                pool.release(buf)
-                return out
-            out = buf[..., :3] if im.mode == "RGB" else buf[...]
-            out.flags.writeable = False
+            out.flags.writeable = False  # as read_image's arrays
             return out
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(path, f"not a readable image ({exc})") from exc
