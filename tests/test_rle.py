@@ -171,6 +171,66 @@ def test_sample_data_round_trips(cells, photo):
     assert (rle.encode(mask)["values"], rle.encode(mask)["counts"]) == naive_runs(mask)
 
 
+def sparse_labels(rng, shape, dtype="uint8", p=0.1):
+    """Mostly 0 with scattered labels 1..3: few changes, placed at random."""
+    return (rng.integers(1, 4, shape) * (rng.random(shape) < p)).astype(dtype)
+
+
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 15, 16, 17, 64, 700])
+@pytest.mark.parametrize("dtype", ["uint8", "bool", "int16", "uint64"])
+def test_row_sweep_at_word_edges(width, dtype, rng):
+    # the row sweep flags changes in 8-element words: widths around multiples of 8,
+    # changes in the first and last columns, rows with and without changes
+    for p in (0.02, 0.5):
+        a = sparse_labels(rng, (13, width), "uint8", p)
+        a[3, :] = 0
+        a[4, :] = 1
+        a[7, 0] = a[7, -1] = 2
+        a = a.astype(dtype)
+        for view in (a, np.ascontiguousarray(a[::-1]), a[:, ::-1], a[2:11]):
+            assert (rle.encode(view)["values"], rle.encode(view)["counts"]) == naive_runs(view)
+
+
+@pytest.mark.parametrize("n", [4095, 4096, 4097, 8191, 8193])
+def test_flat_scan_at_block_edges(n, rng):
+    # 1D and Fortran-ordered masks are scanned in blocks of 4096 elements
+    a = sparse_labels(rng, n, p=0.01)
+    a[4095 % n] = 3
+    a[-1] = 2
+    for view in (a, np.asfortranarray(np.stack([a, a[::-1]], axis=1))):
+        assert (rle.encode(view)["values"], rle.encode(view)["counts"]) == naive_runs(view)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "crop3d", "C4d", "strided4d", "transposed3d"])
+def test_stacks_in_every_layout(layout, rng):
+    a = sparse_labels(rng, (6, 5, 4, 9), "int32", 0.3)
+    a[:, 2] = -7  # a slab of one (negative) label: runs across columns
+    if layout == "F":
+        a = np.asfortranarray(a[0])
+    elif layout == "crop3d":
+        a = a[1, :, 1:, 2:8]  # strided 3D view, read in place
+        assert not a.flags.c_contiguous
+    elif layout == "C4d":
+        pass
+    elif layout == "strided4d":
+        a = a[:, :, ::2]
+    elif layout == "transposed3d":
+        a = a[0].transpose(1, 0, 2)
+    else:
+        a = np.ascontiguousarray(a[2])
+    r = rle.encode(a)
+    assert (r["values"], r["counts"]) == naive_runs(a)
+    np.testing.assert_array_equal(rle.decode(r), a)
+
+
+def test_tall_masks_count_changes_beyond_uint16():
+    # more than 2**16 rows: the per-column change counters are wider than uint16
+    a = np.zeros((70_000, 3), np.uint8)
+    a[::2, 0] = 1  # 70,000 changes down the first column
+    a[100:200, 2] = 5
+    assert (rle.encode(a)["values"], rle.encode(a)["counts"]) == naive_runs(a)
+
+
 # ------------------------------------------------------------------ property tests
 
 @st.composite

@@ -108,68 +108,91 @@ def _chunks(n: int, split: bool) -> list[tuple[int, int]]:
 
 def _runs(a: np.ndarray, progress: ProgressCallback | None = None):
     """(starts, values) of the runs of ``a`` in column-major order; ``a`` unsigned."""
-    k = _kernels()
-    n = a.size
-    if n == 0:
+    if a.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, a.dtype)
     if a.ndim >= 2 and not a.flags.f_contiguous:
-        if a.flags.c_contiguous:
-            a2 = a.reshape(a.shape[0], -1)
-        elif a.ndim == 2 and abs(a.strides[1]) <= abs(a.strides[0]):
-            a2 = a  # C-like strided 2D view (e.g. a crop): the row sweep reads it as is
-        else:
-            a2 = None
-        if a2 is not None:
-            return _runs_row_sweep(a2, a.shape[1:], progress)
-        a = np.asfortranarray(a)  # other strided layouts: one copy, then a flat scan
-    flat = a.reshape(-1, order="F")  # a view: a is F-contiguous (or 0/1-D)
-    parts = []
-    for lo, hi in _chunks(n, progress is not None and n >= _CHUNK_ELEMENTS):
-        prev = flat[lo - 1] if lo else flat[0]
-        parts.append(k.flat_run_starts(flat[lo:hi], lo, prev, lo > 0))
-        report(progress, hi, n)
-    starts = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return starts, flat[starts]
+        a3 = _as_rows(a)
+        if a3 is not None:
+            return _runs_rows(a3, a.shape, progress)
+        a = np.asfortranarray(a)  # other layouts: one copy, then a flat scan
+    return _runs_flat(a.reshape(-1, order="F"), progress)  # a view: a is F-contiguous
 
 
-def _runs_row_sweep(a2: np.ndarray, col_shape: tuple[int, ...], progress):
-    """Runs of an (H, R) array in column-major order, reading it row by row.
+def _as_rows(a: np.ndarray) -> np.ndarray | None:
+    """``a`` (2D or more, not F-contiguous) as an (H, P, X) view for the row sweep.
 
-    Column ``r`` of ``a2`` (C order over ``col_shape``) comes at rank ``col_f[r]`` in
-    column-major order. Each column gets a slot for the run that may start at its top
-    followed by slots for its changes, laid out in column-major order, so the output is
-    written sorted and read back sequentially.
+    H is the first axis (the one runs go along), X the last (the one contiguous in
+    memory) and P the axes between. None if the last axis is not the one with the
+    smallest stride (the sweep would not read memory in order) or if a view is not
+    possible (strided arrays of 4 or more axes): the caller copies to Fortran order.
+    """
+    if a.ndim == 2:
+        return a[:, None, :] if abs(a.strides[1]) <= abs(a.strides[0]) else None
+    if a.flags.c_contiguous:
+        return a.reshape(a.shape[0], -1, a.shape[-1])
+    if a.ndim == 3 and abs(a.strides[2]) <= min(abs(a.strides[0]), abs(a.strides[1])):
+        return a
+    return None
+
+
+def _runs_rows(a3: np.ndarray, shape: tuple[int, ...], progress):
+    """Runs of an (H, P, X) array in column-major order, reading it row by row.
+
+    Column (p, x) (the line ``a3[:, p, x]``) comes at rank ``mid_f[p] + P * x`` in
+    column-major order, ``mid_f`` being the column-major rank of the middle index p
+    over ``shape[1:-1]``. One pass counts the changes down each column, which lays out
+    the output (the run at each column top, then each column's changes, in
+    column-major order); a second pass writes each change into its slot. The output
+    is written sorted and no copy of the array is made.
     """
     k = _kernels()
-    h, ncols = a2.shape
-    split = progress is not None and a2.size >= _CHUNK_ELEMENTS
-    row_chunks = _chunks(h, split)
-    total = 2 * h + 1
-    cnt = np.zeros(ncols, np.int64)
-    for i0, i1 in row_chunks:
-        k.count_column_changes(a2, cnt, i0, i1)
-        report(progress, i1, total)
-    if len(col_shape) > 1:
-        col_r = np.arange(ncols, dtype=np.int64).reshape(col_shape).ravel(order="F")
-        col_f = np.empty(ncols, np.int64)
-        col_f[col_r] = np.arange(ncols, dtype=np.int64)
-        cnt_f = cnt[col_r]
+    h, pp, xx = a3.shape
+    if pp > 1 and len(shape) > 3:
+        mid_r = np.arange(pp, dtype=np.int64).reshape(shape[1:-1]).ravel(order="F")
+        mid_f = np.empty(pp, np.int64)
+        mid_f[mid_r] = np.arange(pp, dtype=np.int64)
     else:
-        col_r = col_f = np.arange(ncols, dtype=np.int64)
-        cnt_f = cnt
-    seg = np.empty(ncols, np.int64)  # slot of each column (in column-major rank order)
-    seg[0] = 0
-    np.cumsum(cnt_f[:-1] + 1, out=seg[1:])
-    size = int(seg[-1] + cnt_f[-1] + 1)
-    starts = np.empty(size, np.int64)
-    values = np.empty(size, a2.dtype)
-    cursor = seg[col_f] + 1
+        mid_r = mid_f = np.arange(pp, dtype=np.int64)
+    # at most h - 1 changes per column: the narrowest counter that holds them
+    # vectorises best
+    cnt_dtype = np.uint16 if h <= 1 << 16 else np.uint32 if h <= 1 << 32 else np.int64
+    cnt = np.zeros(pp * xx, cnt_dtype)
+    split = progress is not None and a3.size >= _CHUNK_ELEMENTS
+    row_chunks = _chunks(h, split)
     for i0, i1 in row_chunks:
-        k.record_column_changes(a2, col_f, cursor, starts, values, i0, i1)
-        report(progress, h + i1, total)
-    m = k.fill_column_starts(a2, col_r, seg, starts, values)
-    report(progress, total, total)
-    return starts[:m], values[:m]
+        k.count_changes(a3, i0, i1, cnt)
+        report(progress, i1, 2 * h)
+    starts, values, cursor, total = k.column_slots(a3, mid_r, cnt)
+    # second pass in blocks of rows (2D) or of middle indices (stacks), for progress
+    if pp == 1:
+        for i0, i1 in row_chunks:
+            k.record_changes(a3, mid_f, cursor, starts, values, 0, 1, i0, i1)
+            report(progress, h + i1, 2 * h)
+    else:
+        for p0, p1 in _chunks(pp, split):
+            k.record_changes(a3, mid_f, cursor, starts, values, p0, p1, 0, h)
+            report(progress, h + h * p1 // pp, 2 * h)
+    return starts[:total], values[:total]
+
+
+def _runs_flat(flat: np.ndarray, progress):
+    """Runs of a 1D array (the column-major view of the mask): counting pass, then one
+    that writes the positions of the changes."""
+    k = _kernels()
+    n = flat.size
+    chunks = _chunks(n, progress is not None and n >= _CHUNK_ELEMENTS)
+    m = 1
+    for lo, hi in chunks:
+        m += k.flat_count_changes(flat, lo, hi)
+        report(progress, hi, 2 * n)
+    starts = np.empty(m + 1, np.int64)  # one spare slot: the kernel writes without a branch
+    starts[0] = 0
+    pos = 1
+    for lo, hi in chunks:
+        pos = k.flat_record_changes(flat, lo, hi, starts, pos)
+        report(progress, n + hi, 2 * n)
+    starts = starts[:m]
+    return starts, flat[starts]
 
 
 def _check_size(size: Any) -> tuple[int, ...]:
@@ -382,16 +405,23 @@ def encode(
     {'size': [2, 2], 'dtype': 'uint8', 'values': [0, 3], 'counts': [2, 2]}
     """
     a = _as_mask(mask)
-    starts, values = _runs(_unsigned_view(a), progress)
-    counts = np.diff(starts, append=a.size)
+    counts, values = _runs(_unsigned_view(a), progress)
+    _kernels().starts_to_counts(counts, a.size)
     values = values.view(a.dtype)
     r: RLE = {"size": list(a.shape), "dtype": a.dtype.name}
     if compact:
         r["values"], r["counts"] = _compact_strings(values, counts)
     else:
-        r["values"] = values.astype(np.uint8).tolist() if a.dtype == np.bool_ else values.tolist()
-        r["counts"] = counts.tolist()
+        r["values"], r["counts"] = _as_list(values), counts.tolist()
     return r
+
+
+def _as_list(values: np.ndarray) -> list[int]:
+    """Values as a list of Python ints (bool as 0/1); bytes go through ``bytes``,
+    faster than ``tolist`` for them."""
+    if values.dtype.itemsize == 1 and values.dtype.kind in "bu":
+        return list(values.view(np.uint8).tobytes())
+    return values.tolist()
 
 
 def _compact_strings(values: np.ndarray, counts: np.ndarray) -> tuple[str, str]:
@@ -479,8 +509,7 @@ def expand(r: Mapping) -> RLE:
     shape, dtype, values, counts = _parse(r)
     out = {key: val for key, val in r.items() if key not in ("values", "counts")}
     out["size"], out["dtype"] = list(shape), dtype.name
-    out["values"] = values.astype(np.uint8).tolist() if dtype == np.bool_ else values.tolist()
-    out["counts"] = counts.tolist()
+    out["values"], out["counts"] = _as_list(values), counts.tolist()
     return out
 
 

@@ -18,117 +18,200 @@ COCO_LAST_CHAR = 111
 OK, BAD_CHAR, TRUNCATED, OVERFLOW = 0, 1, 2, 3
 
 
-@numba.njit(cache=True, nogil=True)
-def flat_run_starts(chunk, offset, prev, has_prev):  # pragma: no cover - compiled
-    """Positions (plus ``offset``) where a run starts in a contiguous 1D chunk.
-
-    In plain Python::
-
-        [offset + i for i in range(len(chunk))
-         if chunk[i] != (chunk[i - 1] if i else prev) or (i == 0 and not has_prev)]
-
-    ``chunk`` is a piece ``flat[lo:hi]`` of the array in column-major order (a view,
-    never a copy), ``offset = lo`` and ``prev = flat[lo - 1]`` (``has_prev = lo > 0``),
-    so concatenating the results of consecutive chunks gives every run start.
-    """
-    n = chunk.shape[0]
-    out = np.empty(n, dtype=np.int64)
-    k = 0
-    if n == 0:
-        return out[:0]
-    if not has_prev or chunk[0] != prev:
-        out[0] = offset
-        k = 1
-    p = chunk[0]
-    for i in range(1, n):
-        x = chunk[i]
-        if x != p:
-            out[k] = offset + i
-            k += 1
-            p = x
-    return out[:k].copy()
+# Rows of the (H, P, X) arrays below are handled P_BLOCK at a time for each row index,
+# so the output slots written (those of P_BLOCK x X columns) stay in cache.
+P_BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True)
-def count_column_changes(a2, cnt, i0, i1):  # pragma: no cover - compiled
-    """Add to ``cnt[r]`` the number of changes down column ``r`` in rows ``i0 .. i1-1``.
+def count_changes(a3, i0, i1, cnt):  # pragma: no cover - compiled
+    """Add to ``cnt`` the number of changes down each column in rows ``i0 .. i1-1``.
 
-    In plain Python, for a 2D array ``a2`` of shape (H, R)::
+    In plain Python, for a 3D array ``a3`` of shape (H, P, X) whose columns are the
+    lines along its first axis::
 
         for i in range(max(i0, 1), i1):
-            for r in range(R):
-                cnt[r] += a2[i, r] != a2[i - 1, r]
+            for p in range(P):
+                for x in range(X):
+                    cnt[p * X + x] += a3[i, p, x] != a3[i - 1, p, x]
 
-    The loops run row by row, so a C-ordered array is read in memory order (and the
-    inner loop vectorises), although the runs are wanted down the columns.
+    The loops run row by row, so a C-ordered array is read in memory order and the
+    inner loop vectorises (best with a narrow ``cnt`` dtype, e.g. uint16 when H <= 2**16).
     """
-    ncols = a2.shape[1]
+    h, pp, xx = a3.shape
     for i in range(max(i0, 1), i1):
-        for r in range(ncols):
-            cnt[r] += a2[i, r] != a2[i - 1, r]
+        for p in range(pp):
+            row = a3[i, p]
+            above = a3[i - 1, p]
+            c = cnt[p * xx:(p + 1) * xx]
+            for x in range(xx):
+                c[x] += row[x] != above[x]
 
 
 @numba.njit(cache=True, nogil=True)
-def record_column_changes(a2, col_f, cursor, starts, values, i0, i1):  # pragma: no cover
-    """Store each change down each column as (flat position, value), column by column.
+def column_slots(a3, mid_r, cnt):  # pragma: no cover - compiled
+    """Lay out the output of :func:`record_changes`; write the run at each column top.
 
-    In plain Python::
+    Column (p, x) of ``a3`` (shape (H, P, X)) has rank ``f = mid_f[p] + P * x`` in
+    column-major order (``mid_r`` is the inverse of ``mid_f``: the p of each rank). A
+    column gets a slot for the run starting at its top if its first element differs
+    from the last one of the previous column (or it is the first column), then
+    ``cnt[p * X + x]`` slots for its changes. In plain Python::
 
-        d0 = a2.shape[0]
+        slots = []; cursor = {}
+        for f, (p, x) in enumerate(columns in column-major order):
+            if f == 0 or a3[0, p, x] != a3[H - 1, previous column]:
+                slots.append((f * H, a3[0, p, x]))
+            cursor[p * X + x] = len(slots)
+            slots += [None] * cnt[p * X + x]
+
+    Returns ``(starts, values, cursor, total)``: arrays of ``total + 1`` slots (the top
+    runs filled in; the spare last slot lets the loop write without a branch) and each
+    column's first change slot, in C order of the columns.
+    """
+    h, pp, xx = a3.shape
+    ncols = pp * xx
+    top = np.empty(ncols, np.uint8)
+    total = 0
+    f = 0
+    prev = a3[0, 0, 0]
+    for x in range(xx):
+        for pf in range(pp):
+            p = mid_r[pf]
+            t = f == 0 or a3[0, p, x] != prev
+            top[f] = t
+            total += t + np.int64(cnt[p * xx + x])
+            prev = a3[h - 1, p, x]
+            f += 1
+    starts = np.empty(total + 1, np.int64)
+    values = np.empty(total + 1, a3.dtype)
+    cursor = np.empty(ncols, np.int64)
+    s = 0
+    f = 0
+    for x in range(xx):
+        for pf in range(pp):
+            p = mid_r[pf]
+            starts[s] = f * h  # kept only if the column top starts a run
+            values[s] = a3[0, p, x]
+            s += top[f]
+            cursor[p * xx + x] = s
+            s += np.int64(cnt[p * xx + x])
+            f += 1
+    return starts, values, cursor, total
+
+
+@numba.njit(cache=True, nogil=True)
+def record_changes(a3, mid_f, cursor, starts, values, p0, p1, i0, i1):  # pragma: no cover
+    """Write each change down each column into its slot, for rows ``i0 .. i1-1`` and
+    ``p`` in ``p0 .. p1-1``.
+
+    In plain Python (``a3`` of shape (H, P, X), ``cursor`` from :func:`column_slots`)::
+
         for i in range(max(i0, 1), i1):
-            for r in range(R):
-                if a2[i, r] != a2[i - 1, r]:
-                    starts[cursor[r]] = col_f[r] * d0 + i  # column-major position
-                    values[cursor[r]] = a2[i, r]
-                    cursor[r] += 1
+            for p in range(p0, p1):
+                for x in range(X):
+                    if a3[i, p, x] != a3[i - 1, p, x]:
+                        c = cursor[p * X + x]
+                        starts[c] = (mid_f[p] + P * x) * H + i  # column-major position
+                        values[c] = a3[i, p, x]
+                        cursor[p * X + x] = c + 1
 
-    ``col_f[r]`` is column ``r``'s rank in column-major order and ``cursor`` starts at
-    each column's slot in the output, laid out in that order, so the output ends up
-    sorted by position (see :func:`fill_column_starts`).
+    Each row segment ``a3[i, p]`` is compared with the one above into byte flags (a
+    vectorised loop); the 8-byte words of flags that are not zero are listed, then the
+    changes in them, without a branch per element (changes are rare and unpredictable,
+    so branching on each one costs more than the scan). ``p`` goes in blocks of
+    ``P_BLOCK`` for each ``i``, so the slots written stay in cache.
     """
-    d0, ncols = a2.shape
-    for i in range(max(i0, 1), i1):
-        for r in range(ncols):
-            x = a2[i, r]
-            if x != a2[i - 1, r]:
-                c = cursor[r]
-                starts[c] = col_f[r] * d0 + i
-                values[c] = x
-                cursor[r] = c + 1
+    h, pp, xx = a3.shape
+    nwords = (xx + 7) // 8
+    flags = np.zeros(8 * nwords, np.uint8)  # the padding stays 0
+    words = flags.view(np.uint64)
+    nonzero = np.empty(nwords, np.int64)
+    where = np.empty(8 * nwords, np.int64)
+    step = pp * h
+    for b0 in range(p0, p1, P_BLOCK):
+        for i in range(max(i0, 1), i1):
+            for p in range(b0, min(p1, b0 + P_BLOCK)):
+                row = a3[i, p]
+                above = a3[i - 1, p]
+                for x in range(xx):
+                    flags[x] = row[x] != above[x]
+                nk = 0
+                for k in range(nwords):
+                    nonzero[nk] = k
+                    nk += words[k] != 0
+                m = 0
+                for t in range(nk):
+                    base = 8 * nonzero[t]
+                    for q in range(8):
+                        where[m] = base + q
+                        m += flags[base + q]
+                cbase = p * xx
+                fbase = mid_f[p] * h + i
+                for t in range(m):
+                    x = where[t]
+                    c = cursor[cbase + x]
+                    starts[c] = fbase + x * step
+                    values[c] = row[x]
+                    cursor[cbase + x] = c + 1
 
 
 @numba.njit(cache=True, nogil=True)
-def fill_column_starts(a2, col_r, seg, starts, values):  # pragma: no cover - compiled
-    """Fill the slot before each column's changes with the run starting the column.
-
-    In plain Python, ``col_r[f]`` being the column at rank ``f`` in column-major order
-    and ``seg[f]`` its slot::
-
-        for f, r in enumerate(col_r):
-            if f == 0 or a2[0, r] != a2[d0 - 1, col_r[f - 1]]:
-                starts[seg[f]] = f * d0; values[seg[f]] = a2[0, r]
-            else:
-                starts[seg[f]] = -1  # the run of the previous column goes on
-
-    then drops the unused (-1) slots; returns the number of runs kept.
-    """
-    d0 = a2.shape[0]
-    ncols = col_r.shape[0]
-    for f in range(ncols):
-        r = col_r[f]
-        s = seg[f]
-        if f == 0 or a2[0, r] != a2[d0 - 1, col_r[f - 1]]:
-            starts[s] = f * d0
-            values[s] = a2[0, r]
-        else:
-            starts[s] = -1
+def flat_count_changes(flat, lo, hi):  # pragma: no cover - compiled
+    """``sum(flat[i] != flat[i - 1] for i in range(max(lo, 1), hi))`` (vectorised)."""
     k = 0
-    for q in range(starts.shape[0]):
-        if starts[q] >= 0:
-            starts[k] = starts[q]
-            values[k] = values[q]
-            k += 1
+    for i in range(max(lo, 1), hi):
+        k += flat[i] != flat[i - 1]
     return k
+
+
+@numba.njit(cache=True, nogil=True)
+def flat_record_changes(flat, lo, hi, out, pos):  # pragma: no cover - compiled
+    """Write the positions ``i`` in ``max(lo, 1) .. hi-1`` where ``flat[i] != flat[i - 1]``
+    to ``out[pos:]``, in order; return the new ``pos``.
+
+    In plain Python::
+
+        for i in range(max(lo, 1), hi):
+            if flat[i] != flat[i - 1]:
+                out[pos] = i; pos += 1
+        return pos
+
+    Works in blocks of 4096 elements: byte flags (vectorised), the non-zero 8-byte
+    words of flags, then the changes in them without a branch per element.
+    """
+    block = 4096
+    flags = np.zeros(block, np.uint8)
+    words = flags.view(np.uint64)
+    nonzero = np.empty(block // 8, np.int64)
+    for b0 in range(max(lo, 1), hi, block):
+        b1 = min(hi, b0 + block)
+        nb = b1 - b0
+        for j in range(nb):
+            flags[j] = flat[b0 + j] != flat[b0 + j - 1]
+        for j in range(nb, block):
+            flags[j] = 0
+        nk = 0
+        for k in range((nb + 7) // 8):
+            nonzero[nk] = k
+            nk += words[k] != 0
+        for t in range(nk):
+            base = 8 * nonzero[t]
+            for q in range(8):
+                out[pos] = b0 + base + q
+                pos += flags[base + q]
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def starts_to_counts(starts, n):  # pragma: no cover - compiled
+    """Run lengths from run starts, in place: ``starts[k] = starts[k + 1] - starts[k]``
+    (the last one ``n - starts[-1]``), i.e. ``np.diff(starts, append=n)``."""
+    m = starts.shape[0]
+    for k in range(m - 1):
+        starts[k] = starts[k + 1] - starts[k]
+    if m:
+        starts[m - 1] = n - starts[m - 1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -185,6 +268,82 @@ def fill_runs(out, values, counts, k0, k1, pos):  # pragma: no cover - compiled
         out[pos:end] = values[k]  # a slice fill compiles to a tight (memset-like) loop
         pos = end
     return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_runs_checked(out, values, counts):  # pragma: no cover - compiled
+    """:func:`fill_runs` over all runs, checking the counts as it goes.
+
+    ``counts`` are unsigned (uint64). Returns True if they sum exactly to
+    ``out.size`` (every run written), False as soon as one would pass the end or if
+    they sum to less; the caller then finds out what is wrong and says so.
+    """
+    n = out.shape[0]
+    pos = 0
+    for k in range(counts.shape[0]):
+        c = counts[k]
+        if c > np.uint64(n - pos):
+            return False
+        end = pos + np.int64(c)
+        out[pos:end] = values[k]
+        pos = end
+    return pos == n
+
+
+@numba.njit(inline="always")
+def _read_number(buf, p):  # pragma: no cover - compiled
+    """The number of a COCO compressed string starting at ``buf[p]``:
+    ``(value, next p, ok)``, not ok for a bad character, a truncated or a too long
+    number (exactly the cases :func:`coco_string_decode` refuses)."""
+    n = buf.shape[0]
+    x = np.int64(0)
+    k = 0
+    while True:
+        if p >= n:
+            return x, p, False
+        ch = np.int64(buf[p])
+        if ch < COCO_FIRST_CHAR or ch > COCO_LAST_CHAR or k >= 13:
+            return x, p, False
+        c = ch - 48
+        x |= (c & 0x1F) << (5 * k)
+        p += 1
+        k += 1
+        if not (c & 0x20):
+            if (c & 0x10) and k < 13:
+                x |= np.int64(-1) << (5 * k)
+            return x, p, True
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_runs_from_strings(out, counts_buf, values_buf, lo, hi):  # pragma: no cover
+    """Decode a compact RLE straight from its two strings (ASCII bytes) into ``out``.
+
+    In plain Python::
+
+        counts = coco_string_decode(counts_buf, False)
+        values = coco_string_decode(values_buf, False)
+        out[:] = np.repeat(values, counts)
+
+    reading one count and one value at a time, with no arrays in between. Returns True
+    only if both strings are valid, hold the same number of numbers, the counts are
+    non-negative and sum to ``out.size`` and every value is in ``lo .. hi``; False at
+    the first problem (the caller then finds out what is wrong and says so).
+    """
+    n = out.shape[0]
+    pos = 0
+    pc = 0
+    pv = 0
+    while pc < counts_buf.shape[0]:
+        c, pc, ok = _read_number(counts_buf, pc)
+        if not ok or pv >= values_buf.shape[0]:
+            return False
+        v, pv, ok = _read_number(values_buf, pv)
+        if not ok or c < 0 or c > n - pos or v < lo or v > hi:
+            return False
+        end = pos + c
+        out[pos:end] = v
+        pos = end
+    return pos == n and pv == values_buf.shape[0]
 
 
 @numba.njit(cache=True, nogil=True)
