@@ -413,6 +413,53 @@ def test_the_good_rle_of_the_bad_input_table_is_good():
     assert rle.decode({**GOOD, "counts": "24", "values": "12"}).tolist() == [[1, 2, 2]] * 2
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # compact strings, decoded straight into the output by one kernel
+        ({"counts": "24", "values": "123"}, "same length"),
+        ({"counts": "241", "values": "12"}, "same length"),
+        ({"counts": "2" + chr(0x10 + 48 + 2), "values": "12"}, "must not be negative"),
+        ({"counts": "6", "values": "P8"}, "does not fit dtype uint8"),  # 256
+        ({"counts": "6", "values": "O"}, "does not fit dtype uint8"),  # O = -1
+        ({"counts": "6", "values": "2", "dtype": "bool"}, "must be 0 or 1"),
+        ({"counts": "6", "values": "Q4", "dtype": "int8"}, "does not fit dtype int8"),
+        # lists: counts through array.fromlist, byte values through bytearray
+        ({"values": [1, 2], "counts": [2, True + 3]}, None),
+        ({"values": [1, 2], "counts": [3, 4]}, "sum to 7, more than"),
+        ({"values": [1, 2], "counts": [-1, 7]}, "must not be negative"),
+        ({"values": [0, 2], "counts": [2, 4], "dtype": "bool"}, "must be 0 or 1"),
+        ({"values": [1, -1], "counts": [2, 4]}, "does not fit dtype uint8"),
+        ({"values": [1, 2.0], "counts": [2, 4]}, "integers"),
+        ({"values": [1, 300], "counts": [2, 4], "dtype": "int8"}, "does not fit dtype int8"),
+        ({"values": (1, 2), "counts": [2, 4]}, None),
+        ({"values": [1, 2], "counts": np.array([2, 4])}, None),
+    ],
+)
+def test_fast_decode_paths_refuse_what_the_checks_refuse(change, message):
+    r = {**GOOD, **change}
+    if message is None:
+        assert rle.decode(r).tolist() == [[1, 2, 2], [1, 2, 2]]
+        return
+    with pytest.raises(ValueError, match=message):
+        rle.decode(r)
+
+
+def test_fast_decode_agrees_with_the_checked_path(rng):
+    for dtype in DTYPES:
+        a = sparse_labels(rng, (9, 11), "uint8", 0.4)
+        if dtype == "bool":
+            a = a > 0
+        else:
+            info = np.iinfo(dtype)
+            a = np.array([0, info.min, info.max, info.max // 2], dtype=dtype)[a]
+        for r in (rle.encode(a), rle.encode(a, compact=True)):
+            fast = rle._decode_fast(json.loads(json.dumps(r)))
+            assert fast is not None and fast.dtype == a.dtype
+            np.testing.assert_array_equal(fast, a)
+            np.testing.assert_array_equal(rle._decode_checked(r, None), a)
+
+
 @pytest.mark.parametrize("key", ["size", "values", "counts"])
 def test_missing_keys(key):
     r = {k: v for k, v in GOOD.items() if k != key}

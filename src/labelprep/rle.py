@@ -252,7 +252,7 @@ def _int_array(seq: Any, key: str, allow_bool: bool = False) -> np.ndarray:
         if len(seq) == 0:
             return np.zeros(0, np.int64)
         try:
-            return np.frombuffer(array.array("Q", seq), np.uint64)
+            return _uint64_array(seq)
         except OverflowError:  # a negative number (or one >= 2**64)
             try:
                 return np.frombuffer(array.array("q", seq), np.int64)
@@ -269,6 +269,14 @@ def _int_array(seq: Any, key: str, allow_bool: bool = False) -> np.ndarray:
         if not isinstance(v, (int, np.integer)):
             raise ValueError(f"'{key}' must hold integers only, got {v!r}")
     return np.array([int(v) for v in items], dtype=object)
+
+
+def _uint64_array(seq: Sequence[int]) -> np.ndarray:
+    """Non-negative Python ints as uint64 (``array.fromlist``: the fastest route from a
+    list, about 3 ns a number); OverflowError or TypeError if they are not all such."""
+    a = array.array("Q")
+    a.fromlist(seq if isinstance(seq, list) else list(seq))
+    return np.frombuffer(a, np.uint64)
 
 
 def _values_as(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -466,6 +474,72 @@ def decode(
     """
     if order not in ("F", "C"):
         raise ValueError(f"order must be 'F' or 'C', got {order!r}")
+    out = None
+    if progress is None:
+        out = _decode_fast(r)
+    if out is None:
+        out = _decode_checked(r, progress)
+    return np.ascontiguousarray(out) if order == "C" else out
+
+
+def _decode_fast(r: Any) -> np.ndarray | None:
+    """The common case in one go: lists of ints or compact strings with a ``dtype``.
+
+    Converts the lists the fastest way Python offers (``array.array`` for counts,
+    ``bytearray`` for byte values) and checks the counts while filling the output
+    (:func:`fill_runs_checked`), or decodes compact strings straight into the output
+    (:func:`fill_runs_from_strings`). Returns None when the input is not of that kind or
+    anything is wrong with it: :func:`_decode_checked` then decodes it or says what is
+    wrong, so this never accepts what the full checks refuse.
+    """
+    if not isinstance(r, Mapping):
+        return None
+    try:
+        size, raw_values, raw_counts, name = r["size"], r["values"], r["counts"], r["dtype"]
+    except KeyError:
+        return None
+    if not isinstance(name, str) or name not in DTYPES:
+        return None
+    shape = _check_size(size)
+    dtype = np.dtype(name)
+    k = _kernels()
+    out = np.empty(math.prod(shape), dtype=dtype)
+    flat = out.view(np.uint8) if dtype == np.bool_ else out
+    if type(raw_counts) is str and type(raw_values) is str:
+        if not (raw_counts.isascii() and raw_values.isascii()):
+            return None
+        if dtype == np.bool_:
+            lo, hi = 0, 1
+        elif dtype == np.uint64:  # compact values carry uint64 as int64 bit patterns
+            lo, hi = -(2**63), 2**63 - 1
+        else:
+            lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+        counts_buf = np.frombuffer(raw_counts.encode("ascii"), np.uint8)
+        values_buf = np.frombuffer(raw_values.encode("ascii"), np.uint8)
+        if not k.fill_runs_from_strings(flat, counts_buf, values_buf, lo, hi):
+            return None
+    elif type(raw_counts) is list and type(raw_values) is list:
+        if not raw_counts or len(raw_counts) != len(raw_values):
+            return None
+        try:
+            counts = _uint64_array(raw_counts)
+            if dtype.itemsize == 1 and dtype != np.int8:  # uint8, bool: 0..255 checked
+                values = np.frombuffer(bytearray(raw_values), np.uint8)
+                if dtype == np.bool_ and values.max() > 1:
+                    return None
+            else:
+                values = _values_as(_int_array(raw_values, "values"), dtype)
+        except (OverflowError, TypeError, ValueError):
+            return None
+        if not k.fill_runs_checked(flat, values, counts):
+            return None
+    else:
+        return None
+    return out.reshape(shape, order="F")
+
+
+def _decode_checked(r: Any, progress: ProgressCallback | None) -> np.ndarray:
+    """Decode after checking everything (:func:`_parse`), with progress reports."""
     shape, dtype, values, counts = _parse(r)
     n = math.prod(shape)
     out = np.empty(n, dtype=dtype)
@@ -478,8 +552,7 @@ def decode(
         for k0, k1 in _chunks(m, progress is not None and n >= _CHUNK_ELEMENTS):
             pos = k.fill_runs(flat, vals, counts, k0, k1, pos)
             report(progress, k1, m)
-    out = out.reshape(shape, order="F")
-    return np.ascontiguousarray(out) if order == "C" else out
+    return out.reshape(shape, order="F")
 
 
 def num_runs(r: Mapping) -> int:
