@@ -69,11 +69,19 @@ RLE = dict[str, Any]
 
 # ----------------------------------------------------------------------------- helpers
 
+_KERNELS = None
+# dtype -> its name, without NumPy's (slow) dtype.name
+_DTYPE_NAMES = {np.dtype(name): name for name in DTYPES}
+
+
 def _kernels():
     """The numba kernels, imported on first use (keeps ``import labelprep.rle`` cheap)."""
-    from ._kernels import rle as kernels
+    global _KERNELS
+    if _KERNELS is None:
+        from ._kernels import rle as kernels
 
-    return kernels
+        _KERNELS = kernels
+    return _KERNELS
 
 
 def _as_mask(mask: Any, name: str = "mask") -> np.ndarray:
@@ -162,15 +170,15 @@ def _runs_rows(a3: np.ndarray, shape: tuple[int, ...], progress):
     for i0, i1 in row_chunks:
         k.count_changes(a3, i0, i1, cnt)
         report(progress, i1, 2 * h)
-    starts, values, cursor, total = k.column_slots(a3, mid_r, cnt)
+    starts, values, cursor, top, total = k.column_slots(a3, mid_r, cnt)
     # second pass in blocks of rows (2D) or of middle indices (stacks), for progress
     if pp == 1:
         for i0, i1 in row_chunks:
-            k.record_changes(a3, mid_f, cursor, starts, values, 0, 1, i0, i1)
+            k.record_changes(a3, mid_f, top, cursor, starts, values, 0, 1, i0, i1)
             report(progress, h + i1, 2 * h)
     else:
         for p0, p1 in _chunks(pp, split):
-            k.record_changes(a3, mid_f, cursor, starts, values, p0, p1, 0, h)
+            k.record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, 0, h)
             report(progress, h + h * p1 // pp, 2 * h)
     return starts[:total], values[:total]
 
@@ -416,7 +424,7 @@ def encode(
     counts, values = _runs(_unsigned_view(a), progress)
     _kernels().starts_to_counts(counts, a.size)
     values = values.view(a.dtype)
-    r: RLE = {"size": list(a.shape), "dtype": a.dtype.name}
+    r: RLE = {"size": list(a.shape), "dtype": _DTYPE_NAMES.get(a.dtype) or a.dtype.name}
     if compact:
         r["values"], r["counts"] = _compact_strings(values, counts)
     else:

@@ -50,67 +50,77 @@ def count_changes(a3, i0, i1, cnt):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def column_slots(a3, mid_r, cnt):  # pragma: no cover - compiled
-    """Lay out the output of :func:`record_changes`; write the run at each column top.
+    """Lay out the output of :func:`record_changes`: one slot per run, in column-major
+    order.
 
     Column (p, x) of ``a3`` (shape (H, P, X)) has rank ``f = mid_f[p] + P * x`` in
-    column-major order (``mid_r`` is the inverse of ``mid_f``: the p of each rank). A
-    column gets a slot for the run starting at its top if its first element differs
-    from the last one of the previous column (or it is the first column), then
-    ``cnt[p * X + x]`` slots for its changes. In plain Python::
+    column-major order (``mid_r`` is the inverse of ``mid_f``: the p of each rank). Its
+    top starts a run (``top[p * X + x] = 1``) if its first element differs from the last
+    one of the previous column, or it is the first column; then come
+    ``cnt[p * X + x]`` changes. In plain Python::
 
-        slots = []; cursor = {}
+        slots = 0
         for f, (p, x) in enumerate(columns in column-major order):
-            if f == 0 or a3[0, p, x] != a3[H - 1, previous column]:
-                slots.append((f * H, a3[0, p, x]))
-            cursor[p * X + x] = len(slots)
-            slots += [None] * cnt[p * X + x]
+            top[p * X + x] = f == 0 or a3[0, p, x] != a3[H - 1, previous column]
+            cursor[p * X + x] = slots
+            slots += top[p * X + x] + cnt[p * X + x]
 
-    Returns ``(starts, values, cursor, total)``: arrays of ``total + 1`` slots (the top
-    runs filled in; the spare last slot lets the loop write without a branch) and each
-    column's first change slot, in C order of the columns.
+    computed row by row (over x, in memory order) rather than column by column.
+    Returns ``(starts, values, cursor, top, total)``: empty arrays of ``total + 1``
+    slots (the spare last one lets :func:`record_changes` write without a branch), the
+    first slot of each column and the top flags, both in C order of the columns.
     """
     h, pp, xx = a3.shape
     ncols = pp * xx
     top = np.empty(ncols, np.uint8)
+    per_x = np.zeros(xx, np.int64)  # slots of all the columns with this x
+    for pf in range(pp):
+        p = mid_r[pf]
+        first = a3[0, p]
+        t = top[p * xx:(p + 1) * xx]
+        c = cnt[p * xx:(p + 1) * xx]
+        if pf > 0:
+            bottom = a3[h - 1, mid_r[pf - 1]]  # the previous column has the same x
+            for x in range(xx):
+                t[x] = first[x] != bottom[x]
+        else:
+            bottom = a3[h - 1, mid_r[pp - 1]]  # the previous column has x - 1
+            t[0] = 1
+            for x in range(1, xx):
+                t[x] = first[x] != bottom[x - 1]
+        for x in range(xx):
+            per_x[x] += t[x] + np.int64(c[x])
     total = 0
-    f = 0
-    prev = a3[0, 0, 0]
-    for x in range(xx):
-        for pf in range(pp):
-            p = mid_r[pf]
-            t = f == 0 or a3[0, p, x] != prev
-            top[f] = t
-            total += t + np.int64(cnt[p * xx + x])
-            prev = a3[h - 1, p, x]
-            f += 1
+    for x in range(xx):  # exclusive prefix sum: the first slot of each x
+        s = per_x[x]
+        per_x[x] = total
+        total += s
+    cursor = np.empty(ncols, np.int64)
+    for pf in range(pp):
+        p = mid_r[pf]
+        t = top[p * xx:(p + 1) * xx]
+        c = cnt[p * xx:(p + 1) * xx]
+        cur = cursor[p * xx:(p + 1) * xx]
+        for x in range(xx):
+            cur[x] = per_x[x]
+            per_x[x] += t[x] + np.int64(c[x])
     starts = np.empty(total + 1, np.int64)
     values = np.empty(total + 1, a3.dtype)
-    cursor = np.empty(ncols, np.int64)
-    s = 0
-    f = 0
-    for x in range(xx):
-        for pf in range(pp):
-            p = mid_r[pf]
-            starts[s] = f * h  # kept only if the column top starts a run
-            values[s] = a3[0, p, x]
-            s += top[f]
-            cursor[p * xx + x] = s
-            s += np.int64(cnt[p * xx + x])
-            f += 1
-    return starts, values, cursor, total
+    return starts, values, cursor, top, total
 
 
 @numba.njit(cache=True, nogil=True)
-def record_changes(a3, mid_f, cursor, starts, values, p0, p1, i0, i1):  # pragma: no cover
-    """Write each change down each column into its slot, for rows ``i0 .. i1-1`` and
-    ``p`` in ``p0 .. p1-1``.
+def record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, i0, i1):  # pragma: no cover
+    """Write each run start into its slot, for rows ``i0 .. i1-1`` and ``p`` in
+    ``p0 .. p1-1``.
 
-    In plain Python (``a3`` of shape (H, P, X), ``cursor`` from :func:`column_slots`)::
+    In plain Python (``a3`` of shape (H, P, X), ``top`` and ``cursor`` from
+    :func:`column_slots`)::
 
-        for i in range(max(i0, 1), i1):
+        for i in range(i0, i1):
             for p in range(p0, p1):
                 for x in range(X):
-                    if a3[i, p, x] != a3[i - 1, p, x]:
+                    if top[p * X + x] if i == 0 else a3[i, p, x] != a3[i - 1, p, x]:
                         c = cursor[p * X + x]
                         starts[c] = (mid_f[p] + P * x) * H + i  # column-major position
                         values[c] = a3[i, p, x]
@@ -130,12 +140,15 @@ def record_changes(a3, mid_f, cursor, starts, values, p0, p1, i0, i1):  # pragma
     where = np.empty(8 * nwords, np.int64)
     step = pp * h
     for b0 in range(p0, p1, P_BLOCK):
-        for i in range(max(i0, 1), i1):
+        for i in range(i0, i1):
             for p in range(b0, min(p1, b0 + P_BLOCK)):
                 row = a3[i, p]
-                above = a3[i - 1, p]
-                for x in range(xx):
-                    flags[x] = row[x] != above[x]
+                if i == 0:
+                    flags[:xx] = top[p * xx:(p + 1) * xx]
+                else:
+                    above = a3[i - 1, p]
+                    for x in range(xx):
+                        flags[x] = row[x] != above[x]
                 nk = 0
                 for k in range(nwords):
                     nonzero[nk] = k
