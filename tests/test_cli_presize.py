@@ -54,11 +54,12 @@ def test_cli_presize_pair_size_and_upscale(tmp_path, folders, capsys):
         assert im.size == (1280, 960)
 
 
-def test_cli_presize_failures_exit_1(tmp_path, folders, capsys):
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_cli_presize_failures_exit_1(tmp_path, folders, capsys, executor):
     src, _ = folders
     (src / "broken.jpg").write_bytes(b"not a jpeg")
     code = main(["presize", str(src), str(tmp_path / "out"), "--size", "100", "--workers", "2",
-                 "--quiet"])
+                 "--executor", executor, "--quiet"])
     assert code == 1
     captured = capsys.readouterr()
     assert "1 failed" in captured.out

@@ -35,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks-out", type=Path, metavar="MASKDST",
                         help="output folder for the masks (required with --masks)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes (default: all cores; 1 = in this process)")
+                        help="parallel workers (default: all cores; 1 = one at a time)")
+    parser.add_argument("--executor", choices=("auto", "threads", "processes"), default="auto",
+                        help="how the workers run: threads (Pillow formats: JPEG, PNG, ...; no "
+                             "start-up cost), processes (TIFF, .npy), or auto (default: "
+                             "threads when every file is a Pillow format)")
     parser.add_argument("--method", choices=("nearest", "mode"), default="nearest",
                         help="mask downscaling: nearest (centre pixel, default) or mode "
                              "(majority label per block)")
@@ -65,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error("--masks-out needs --masks")
     if args.masks is not None and args.masks_out is None:
         return _usage_error("--masks needs --masks-out (where to write the presized masks)")
-    # tqdm's monitor thread would make the pool use forkserver (fork is unsafe with
-    # threads), which costs a second of start-up; the bar does not need it
+    # tqdm's monitor thread would make a process pool (TIFF/.npy) use forkserver (fork is
+    # unsafe with threads), which costs a second of start-up; the bar does not need it
     import tqdm.std
 
     tqdm.std.tqdm.monitor_interval = 0
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 args.src, args.dst, size,
                 masks=args.masks, masks_out=args.masks_out, workers=args.workers,
                 overwrite=args.overwrite, method=args.method, upscale=args.upscale,
-                progress=progress, scheduler=args.scheduler,
+                progress=progress, scheduler=args.scheduler, executor=args.executor,
             )
     except (ValueError, TypeError) as exc:
         return _usage_error(str(exc))

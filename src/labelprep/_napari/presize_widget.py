@@ -10,7 +10,8 @@ A thin shell over :mod:`labelprep.presize`:
   labels present in the mask that vanish after resizing.
 - **Presize folder**: source, destination and optional masks folders (typed, or picked
   with "..."), workers and overwrite; "Presize folder..." runs :func:`presize.folder` in
-  a worker thread (which uses worker processes) with a progress bar, and shows the
+  a worker thread (whose parallel workers are threads for JPEG/PNG, processes for
+  TIFF/.npy) with a progress bar, and shows the
   report (written / skipped / failed with reasons, time). "Cancel" stops after the files
   being written (outputs are atomic: no partial file).
 
