@@ -283,6 +283,11 @@ def decode_into(im, pool: BufferPool | None = None) -> np.ndarray | None:
     an RGBX buffer), with the values of ``np.asarray(im)``: EXIF orientation is *not*
     applied. ``im`` stays usable (it is loaded, on that buffer). Returns None for
     other images, left as they were (or loaded the usual way).
+
+    This leans on Pillow internals (``Image.core.map_buffer``, and ``load()`` decoding
+    into an image core of the right mode and size that is already set): if a Pillow
+    version decodes elsewhere, that is detected and None returned, so callers fall back
+    to the usual copy; ``tests/test_io.py`` checks the values against ``read_image``.
     """
     from PIL import Image
 
