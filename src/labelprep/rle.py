@@ -171,14 +171,16 @@ def _runs_rows(a3: np.ndarray, shape: tuple[int, ...], progress):
         k.count_changes(a3, i0, i1, cnt)
         report(progress, i1, 2 * h)
     starts, values, cursor, top, total = k.column_slots(a3, mid_r, cnt)
+    flags = np.zeros(-(-xx // 8) * 8, np.uint8)
+    scratch = (flags, flags.view(np.uint64))
     # second pass in blocks of rows (2D) or of middle indices (stacks), for progress
     if pp == 1:
         for i0, i1 in row_chunks:
-            k.record_changes(a3, mid_f, top, cursor, starts, values, 0, 1, i0, i1)
+            k.record_changes(a3, mid_f, top, cursor, starts, values, 0, 1, i0, i1, *scratch)
             report(progress, h + i1, 2 * h)
     else:
         for p0, p1 in _chunks(pp, split):
-            k.record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, 0, h)
+            k.record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, 0, h, *scratch)
             report(progress, h + h * p1 // pp, 2 * h)
     return starts[:total], values[:total]
 
@@ -196,8 +198,9 @@ def _runs_flat(flat: np.ndarray, progress):
     starts = np.empty(m + 1, np.int64)  # one spare slot: the kernel writes without a branch
     starts[0] = 0
     pos = 1
+    flags = np.zeros(4096, np.uint8)
     for lo, hi in chunks:
-        pos = k.flat_record_changes(flat, lo, hi, starts, pos)
+        pos = k.flat_record_changes(flat, lo, hi, starts, pos, flags, flags.view(np.uint64))
         report(progress, n + hi, 2 * n)
     starts = starts[:m]
     return starts, flat[starts]

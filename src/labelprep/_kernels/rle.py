@@ -110,7 +110,9 @@ def column_slots(a3, mid_r, cnt):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, i0, i1):  # pragma: no cover
+def record_changes(  # pragma: no cover - compiled
+    a3, mid_f, top, cursor, starts, values, p0, p1, i0, i1, flags, words
+):
     """Write each run start into its slot, for rows ``i0 .. i1-1`` and ``p`` in
     ``p0 .. p1-1``.
 
@@ -130,12 +132,12 @@ def record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, i0, i1):  # p
     vectorised loop); the 8-byte words of flags that are not zero are listed, then the
     changes in them, without a branch per element (changes are rare and unpredictable,
     so branching on each one costs more than the scan). ``p`` goes in blocks of
-    ``P_BLOCK`` for each ``i``, so the slots written stay in cache.
+    ``P_BLOCK`` for each ``i``, so the slots written stay in cache. ``flags`` is a
+    scratch array of ``8 * ceil(X / 8)`` zeros (uint8) and ``words`` its uint64 view
+    (made by the caller: a ``view`` in here triples the compile time).
     """
     h, pp, xx = a3.shape
-    nwords = (xx + 7) // 8
-    flags = np.zeros(8 * nwords, np.uint8)  # the padding stays 0
-    words = flags.view(np.uint64)
+    nwords = words.shape[0]
     nonzero = np.empty(nwords, np.int64)
     where = np.empty(8 * nwords, np.int64)
     step = pp * h
@@ -144,7 +146,8 @@ def record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, i0, i1):  # p
             for p in range(b0, min(p1, b0 + P_BLOCK)):
                 row = a3[i, p]
                 if i == 0:
-                    flags[:xx] = top[p * xx:(p + 1) * xx]
+                    for x in range(xx):  # (a slice assignment takes seconds to compile)
+                        flags[x] = top[p * xx + x]
                 else:
                     above = a3[i - 1, p]
                     for x in range(xx):
@@ -179,7 +182,7 @@ def flat_count_changes(flat, lo, hi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def flat_record_changes(flat, lo, hi, out, pos):  # pragma: no cover - compiled
+def flat_record_changes(flat, lo, hi, out, pos, flags, words):  # pragma: no cover
     """Write the positions ``i`` in ``max(lo, 1) .. hi-1`` where ``flat[i] != flat[i - 1]``
     to ``out[pos:]``, in order; return the new ``pos``.
 
@@ -190,12 +193,11 @@ def flat_record_changes(flat, lo, hi, out, pos):  # pragma: no cover - compiled
                 out[pos] = i; pos += 1
         return pos
 
-    Works in blocks of 4096 elements: byte flags (vectorised), the non-zero 8-byte
-    words of flags, then the changes in them without a branch per element.
+    Works in blocks of ``flags.size`` (a multiple of 8) elements: byte flags
+    (vectorised), the non-zero 8-byte words of flags (``words``: the uint64 view of
+    ``flags``), then the changes in them without a branch per element.
     """
-    block = 4096
-    flags = np.zeros(block, np.uint8)
-    words = flags.view(np.uint64)
+    block = flags.shape[0]
     nonzero = np.empty(block // 8, np.int64)
     for b0 in range(max(lo, 1), hi, block):
         b1 = min(hi, b0 + block)
