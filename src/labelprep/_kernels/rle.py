@@ -175,9 +175,14 @@ def record_changes(  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def flat_count_changes(flat, lo, hi):  # pragma: no cover - compiled
     """``sum(flat[i] != flat[i - 1] for i in range(max(lo, 1), hi))`` (vectorised)."""
+    lo = max(lo, 1)
+    if hi <= lo:
+        return 0
+    cur = flat[lo:hi]  # two views, so the loop has no index arithmetic and vectorises
+    prev = flat[lo - 1:hi - 1]
     k = 0
-    for i in range(max(lo, 1), hi):
-        k += flat[i] != flat[i - 1]
+    for j in range(hi - lo):
+        k += cur[j] != prev[j]
     return k
 
 
@@ -202,8 +207,10 @@ def flat_record_changes(flat, lo, hi, out, pos, flags, words):  # pragma: no cov
     for b0 in range(max(lo, 1), hi, block):
         b1 = min(hi, b0 + block)
         nb = b1 - b0
+        cur = flat[b0:b1]
+        prev = flat[b0 - 1:b1 - 1]
         for j in range(nb):
-            flags[j] = flat[b0 + j] != flat[b0 + j - 1]
+            flags[j] = cur[j] != prev[j]
         for j in range(nb, block):
             flags[j] = 0
         nk = 0
