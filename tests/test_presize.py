@@ -602,24 +602,6 @@ def test_small_images_are_copied_unless_upscale(tmp_path, photo):
         assert im.size == (240, 160)
 
 
-def test_process_pool_gives_the_same_files_and_progress(tmp_path, dataset):
-    src, masks = dataset
-    seen = []
-    one = presize.folder(src, tmp_path / "one", 90, masks=masks, masks_out=tmp_path / "m1",
-                         workers=1, method="mode")
-    two = presize.folder(src, tmp_path / "two", 90, masks=masks, masks_out=tmp_path / "m2",
-                         workers=2, method="mode", progress=lambda d, t: seen.append((d, t)))
-    assert one.written == two.written == 5
-    assert seen[0] == (0, 5) and seen[-1] == (5, 5)
-    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
-
-    def content(root):  # hashes without the mtimes
-        return {k: v[:64] for k, v in tree_hash(root).items()}
-
-    assert content(tmp_path / "one") == content(tmp_path / "two")
-    assert content(tmp_path / "m1") == content(tmp_path / "m2")
-
-
 def test_ambiguous_and_jpeg_masks(tmp_path, photo):
     rgb, m = photo
     save_jpeg(tmp_path / "src" / "x.jpg", rgb)
@@ -733,7 +715,7 @@ def test_folder_handles_image_modes(tmp_path, photo, name, mode):
         out.load()
 
 
-@pytest.mark.parametrize("executor", ["threads", "processes"])
+@pytest.mark.parametrize("executor", ["auto", "threads", "processes"])
 def test_thread_and_process_workers_give_the_same_files_and_progress(tmp_path, dataset, executor):
     src, masks = dataset
     seen = []
