@@ -109,6 +109,22 @@ def _insert(key, lut, table, shift, keys, state):
     return int(state[0] - 1)
 
 
+@numba.njit(inline="always", nogil=True)
+def _lut_insert(key, lut, keys, state):
+    """The id of a ``key < len(lut)`` from the direct table, giving it the next id if it
+    is new; -1 (nothing changed) when ``keys`` is full."""
+    i = np.int64(lut[key])
+    if i >= 0:
+        return i
+    n = state[0]
+    if n == keys.shape[0]:
+        return np.int64(-1)
+    lut[key] = n
+    keys[n] = key
+    state[0] = n + 1
+    return n
+
+
 @overload(_insert, jit_options={"nogil": True})
 def _insert_impl(key, lut, table, shift, keys, state):
     # Two versions: with ``table=None`` the hot loop holds only the direct look-up (the
@@ -116,32 +132,14 @@ def _insert_impl(key, lut, table, shift, keys, state):
     def lut_insert(key, lut, table, shift, keys, state):
         if key >= np.uint64(lut.shape[0]):
             return np.int64(-2)
-        i = np.int64(lut[key])
-        if i >= 0:
-            return i
-        n = state[0]
-        if n == keys.shape[0]:
-            return np.int64(-1)
-        lut[key] = n
-        keys[n] = key
-        state[0] = n + 1
-        return n
+        return _lut_insert(key, lut, keys, state)
 
     if isinstance(table, (types.NoneType, types.Omitted)):
         return lut_insert
 
     def hybrid_insert(key, lut, table, shift, keys, state):
         if key < np.uint64(lut.shape[0]):
-            i = np.int64(lut[key])
-            if i >= 0:
-                return i
-            n = state[0]
-            if n == keys.shape[0]:
-                return np.int64(-1)
-            lut[key] = n
-            keys[n] = key
-            state[0] = n + 1
-            return n
+            return _lut_insert(key, lut, keys, state)
         mask = table.shape[0] - 1
         h = np.int64((key * _GOLDEN) >> shift)
         while True:
