@@ -192,6 +192,52 @@ def test_small_and_large_keys_mixed_switch_tables_mid_scan(dtype, workers, rng, 
         np.testing.assert_array_equal(getattr(idx, name), getattr(ref, name))
 
 
+def run_stack(rng, rows: int, ncols: int, n_labels: int, dtype=np.int32) -> np.ndarray:
+    """Rows of runs 1-70 voxels long (many cross a 64-column word edge), labels drawn from
+    ``0 .. n_labels - 1`` (0 is the background)."""
+    out = np.empty((rows, ncols), dtype)
+    for r in range(rows):
+        lengths = rng.integers(1, 71, size=ncols)
+        values = rng.integers(0, n_labels, size=ncols)
+        out[r] = np.repeat(values, lengths)[:ncols]
+    return out
+
+
+@pytest.mark.parametrize("ncols", [1, 2, 63, 64, 65, 127, 128, 129, 700])
+@pytest.mark.parametrize("background", [0, None])
+def test_rows_of_every_length_around_word_edges(ncols, background, rng, monkeypatch):
+    """Run ends are found 64 columns at a time: rows of each length around a word edge,
+    runs across word edges, and ids outgrowing their capacity mid-row (the scan resumes
+    at a column of a later word)."""
+    monkeypatch.setattr(index_module, "_INITIAL_CAPACITY", 2)  # many GROW resumes
+    monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)  # several parts
+    stack = run_stack(rng, 40, ncols, 400)
+    for workers in (1, 2):
+        idx = LabelIndex.build(stack, background=background, workers=workers)
+        check_exact(stack, idx, background)
+
+
+def test_count_pass_resumes_at_every_column(rng):
+    """``count_rows`` started at column c0 of its first row counts exactly the voxels
+    from there on, for every c0 (including both ends of each 64-column word)."""
+    from labelprep._kernels import index as K
+
+    ncols = 200
+    stack = run_stack(rng, 3, ncols, 6).view(np.uint32)
+    for c0 in range(ncols):
+        lut = np.full(16, -1, np.int32)
+        keys = np.empty(8, np.uint64)
+        counts = np.zeros(8, np.int64)
+        state = np.zeros(4, np.int64)
+        status = K.count_rows(stack, 0, c0, 3, np.uint64(0), lut, None, np.uint64(0), keys,
+                              counts, state)
+        assert status == K.DONE
+        rest = stack.ravel()[c0:]
+        got = {int(keys[i]): int(counts[i]) for i in range(state[0])}
+        values, expected = np.unique(rest[rest != 0], return_counts=True)
+        assert got == dict(zip(values.tolist(), expected.tolist(), strict=True)), c0
+
+
 def test_parallel_parts_match_single_thread(cells, monkeypatch):
     _, labels = cells
     monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)

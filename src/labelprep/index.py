@@ -697,19 +697,20 @@ class _Plan:
 
 
 class _Part:
-    """One worker's contiguous share of a build, with its own id tables and stats."""
+    """One worker's contiguous share of a build, with its own id tables, counts (pass 1)
+    and write cursors and statistics (pass 2)."""
 
-    def __init__(self, items, lut_size: int, nslots: int):
+    def __init__(self, items, lut_size: int):
         self.items = items
-        self.nslots = nslots
         self.cap = _INITIAL_CAPACITY
         self.keys = np.empty(self.cap, dtype=np.uint64)
-        self.stats = _new_stats(self.cap, nslots)
+        self.counts = np.zeros(self.cap, dtype=np.int64)
         self.lut = np.full(lut_size, -1, np.int32)  # id of each small key, or -1
         self.table, self.shift = None, np.uint64(0)  # the other keys: made when needed
         self.state = np.zeros(4, dtype=np.int64)  # ids, resume row, resume col, hashed keys
         self.done = 0  # voxels scanned in the current pass (read by the progress loop)
-        self.cursor: np.ndarray | None = None
+        self.inv: np.ndarray | None = None  # each id's row in the merged labels
+        self.stats: np.ndarray | None = None  # [cursor, min_0, max_0, sum_0, ...] per id
 
     @property
     def n(self) -> int:
@@ -723,7 +724,7 @@ class _Part:
         if n == self.cap:
             self.cap *= 2
             self.keys = _grow(self.keys, self.cap, n)
-            self.stats = _grow(self.stats, self.cap, n, _new_stats(self.cap, self.nslots))
+            self.counts = _grow(self.counts, self.cap, n, np.zeros(self.cap, np.int64))
         hashed = int(self.state[3])
         if self.table is not None and 2 * (hashed + 1) > self.table.shape[0]:
             self.table, self.shift = _new_table(4 * (hashed + 1))
@@ -803,20 +804,18 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     plan = _Plan(arr)
     sorting = plan.permuted
     total = size * (3 if sorting else 2)
-    parts = [_Part(items, lut_size, plan.nslots)
-             for items in plan.work_items(workers)]
+    parts = [_Part(items, lut_size) for items in plan.work_items(workers)]
 
-    # pass 1: ids, counts, stats (each part on its own rows) ------------------------
+    # pass 1: ids and counts (each part on its own rows) ----------------------------
     def count(part: _Part, stop: threading.Event, tick) -> None:
         for b, r0, r1 in part.items:
             if stop.is_set():
                 return
-            a2d, coord0, _ = plan.block(b)
+            a2d, _, _ = plan.block(b)
             c0 = 0
             while True:
-                status = K.count_rows(a2d, r0, c0, r1, plan.row_dims, plan.row_axes,
-                                      plan.col_axis, coord0, bg_key, part.lut, part.table,
-                                      part.shift, part.keys, part.stats, part.state)
+                status = K.count_rows(a2d, r0, c0, r1, bg_key, part.lut, part.table,
+                                      part.shift, part.keys, part.counts, part.state)
                 if status == K.DONE:
                     break
                 r0, c0 = int(part.state[1]), int(part.state[2])
@@ -843,7 +842,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
         report(progress, total, total)
         return empty()
 
-    # merge the parts: labels ascending, stats, CSR offsets, per-part write cursors --
+    # merge the parts: labels ascending, counts, CSR offsets, per-part write cursors -
     keys = np.concatenate([part.keys[:part.n] for part in parts])
     if is_float:
         values = keys.view(np.int64)
@@ -854,26 +853,20 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     labels_out, inverse = np.unique(values, return_inverse=True)
     del keys, values
     n = labels_out.shape[0]
-    stats = _new_stats(n, plan.nslots)
+    counts = np.zeros(n, dtype=np.int64)
     start = 0
     for part in parts:
-        inv = inverse[start:start + part.n]
+        part.inv = inverse[start:start + part.n]  # distinct within a part
         start += part.n
-        ps = part.stats[:part.n]
-        stats[inv, 0] += ps[:, 0]
-        stats[inv, 1::3] = np.minimum(stats[inv, 1::3], ps[:, 1::3])
-        stats[inv, 2::3] = np.maximum(stats[inv, 2::3], ps[:, 2::3])
-        stats[inv, 3::3] += ps[:, 3::3]
-        part.inv = inv
-        part.counts = ps[:, 0].copy()
-        part.keys = part.stats = None  # no longer needed
-    counts = stats[:, 0].copy()
+        counts[part.inv] += part.counts[:part.n]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     acc = offsets[:-1].copy()
     for part in parts:  # earlier parts come first within each label (raster order)
-        part.cursor = acc[part.inv]
-        acc[part.inv] += part.counts
+        part.stats = _new_stats(part.n, plan.nslots)
+        part.stats[:, 0] = acc[part.inv]
+        acc[part.inv] += part.counts[:part.n]
+        part.keys = part.counts = None  # no longer needed
     del acc
 
     # pass 2: scatter raveled indices ---------------------------------------------
@@ -883,14 +876,21 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
         for b, r0, r1 in part.items:
             if stop.is_set():
                 return
-            a2d, _, flat0 = plan.block(b)
-            K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_cs, plan.col_cs, flat0,
-                           bg_key, part.lut, part.table, part.shift, part.cursor, out)
+            a2d, coord0, flat0 = plan.block(b)
+            K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_axes, plan.col_axis, coord0,
+                           plan.row_cs, plan.col_cs, flat0, bg_key, part.lut, part.table,
+                           part.shift, part.stats, out)
             part.done += (r1 - r0) * plan.cols
             if tick is not None:
                 tick()
 
     _run_parts(scatter, parts, progress, size, total)
+    stats = _new_stats(n, plan.nslots)  # column 0 unused: the counts come from pass 1
+    for part in parts:
+        ps = part.stats
+        stats[part.inv, 1::3] = np.minimum(stats[part.inv, 1::3], ps[:, 1::3])
+        stats[part.inv, 2::3] = np.maximum(stats[part.inv, 2::3], ps[:, 2::3])
+        stats[part.inv, 3::3] += ps[:, 3::3]
     del parts
 
     if sorting:  # memory order differs from C order: restore raster order per label
@@ -935,7 +935,7 @@ def _new_table(capacity: int) -> tuple[np.ndarray, np.uint64]:
 
 
 def _new_stats(cap: int, nslots: int) -> np.ndarray:
-    """Per-id rows ``[count, min_0, max_0, sum_0, min_1, ...]`` with empty boxes."""
+    """Per-id rows ``[cursor, min_0, max_0, sum_0, min_1, ...]`` with empty boxes."""
     stats = np.zeros((cap, 1 + 3 * nslots), dtype=np.int64)
     stats[:, 1::3] = np.iinfo(np.int64).max
     stats[:, 2::3] = -1

@@ -3,7 +3,8 @@
 The build is a two-pass counting sort over a labelled stack seen as a 2D array of rows
 (all axes but the innermost scanned one, merged) by columns. Both passes walk each row
 in *runs* of equal values, so a blob that covers 20 consecutive voxels costs one table
-look-up and one stats update instead of 20.
+look-up and one update instead of 20: pass 1 counts the voxels of each label, pass 2
+writes them into place and gathers the bounding boxes and centroids.
 
 Label values reach the kernels as unsigned integers (signed stacks are viewed as the
 unsigned type of the same width, so the bit pattern is the key) or as floats (checked
@@ -13,7 +14,7 @@ is small (every key of an 8/16-bit stack; labels below 2**17 of wider ones, such
 connected-component labels 1..N) and otherwise by an open-addressing hash table with
 linear probing, so memory stays O(objects) whatever the label values. All large arrays
 are allocated by the caller with NumPy, so ``tracemalloc`` sees them; the kernels only
-allocate a few scalars' worth of scratch.
+allocate row-sized scratch (one bit per column).
 """
 
 from __future__ import annotations
@@ -184,15 +185,124 @@ def _lookup_impl(key, lut, table, shift):
     return hybrid_lookup
 
 
-@numba.njit(cache=True, nogil=True)
-def _add_run(i, c, e, coord, col_axis, stats):
-    """Add the voxels ``c <= col < e`` of the current row (coordinates ``coord``) to id i.
+def _cache_ids(table):
+    """Whether the scans reuse the previous run's id when its key repeats: worth it when
+    ids come from the hash table; with only the direct table a look-up is one read, and
+    the extra comparison would mispredict whenever labels alternate."""
+    return table is not None
 
-    ``stats[i] = [count, min_0, max_0, sum_0, min_1, max_1, sum_1, ...]`` (one row per
-    id, so one object's stats share a cache line or two).
+
+@overload(_cache_ids, jit_options={"nogil": True})
+def _cache_ids_impl(table):
+    if isinstance(table, (types.NoneType, types.Omitted)):
+        return lambda table: False
+    return lambda table: True
+
+
+@numba.njit(cache=True, nogil=True)
+def _change_bits(ncols):
+    """Scratch for :func:`_mark_changes`: one bit per column and one past the last."""
+    return np.zeros((ncols + 64) >> 6, np.uint64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_changes(row, bits):
+    """Set bit ``c`` of ``bits`` (bit ``c & 63`` of word ``c >> 6``) where a run ends.
+
+    That is ``row[c] != row[c - 1]`` for ``0 < c < len(row)``, and always ``c = len(row)``
+    (the end of the row's last run); every other bit is 0. The scans jump from one run
+    end to the next with ``trailing_zeros`` instead of testing every voxel with a branch
+    that mispredicts at every run end.
+    """
+    n = row.shape[0]
+    for w in range(bits.shape[0]):
+        base = w << 6
+        m = np.uint64(0)
+        if base > 0 and base + 64 <= n:  # the common case: no bound to check
+            for j in range(64):
+                m |= np.uint64(row[base + j] != row[base + j - 1]) << np.uint64(j)
+        else:
+            for j in range(64):
+                c = base + j
+                if c > 0 and c < n:
+                    m |= np.uint64(row[c] != row[c - 1]) << np.uint64(j)
+                elif c == n:
+                    m |= np.uint64(1) << np.uint64(j)
+        bits[w] = m
+
+
+@numba.njit(cache=True, nogil=True)
+def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
+    """Pass 1: give each label an id and count its voxels.
+
+    In plain Python, for every voxel ``v = a[r, c]`` from ``(r0, c0)`` up to row ``r1``
+    (raster order) that is not the background::
+
+        counts[id_of(v)] += 1             # a new label gets the next id, state[0]
+
+    Voxels are taken in runs of equal values along a row: one look-up per run.
+
+    The number of ids so far lives in ``state[0]`` (of hashed keys in ``state[3]``).
+    Returns ``DONE``; or ``GROW`` when a new label does not fit in ``keys``/``counts``
+    (capacity ``len(keys)``) or the hash table, or ``HASH`` when a key needs the hash
+    table and ``table`` is None, with the voxel to resume from in ``state[1:3]``; or
+    ``NOT_INTEGRAL`` for a float value that is not a whole number (its position in
+    ``state[1:3]``).
+    """
+    ncols = a.shape[1]
+    bits = _change_bits(ncols)
+    cache = _cache_ids(table)
+    last_key = np.uint64(0)
+    last_id = np.int64(-1)
+    start = c0
+    for r in range(r0, r1):
+        row = a[r]
+        _mark_changes(row, bits)
+        w0 = start >> 6
+        for w in range(w0, bits.shape[0]):
+            m = bits[w]
+            if w == w0:  # resuming inside the row: no run end at or before start
+                m &= ~np.uint64(1) << np.uint64(start & 63)
+            while m != 0:
+                c = (w << 6) + np.int64(trailing_zeros(m))
+                m &= m - np.uint64(1)
+                v = row[start]  # the run start..c holds v
+                if not _is_bg(v, bg):
+                    if _not_integral(v):
+                        state[1] = r
+                        state[2] = start
+                        return NOT_INTEGRAL
+                    key = _key_of(v)
+                    if cache and last_id >= 0 and key == last_key:
+                        i = last_id
+                    else:
+                        i = _insert(key, lut, table, shift, keys, state)
+                        if i < 0:
+                            state[1] = r
+                            state[2] = start
+                            return GROW if i == -1 else HASH
+                        last_key = key
+                        last_id = i
+                    counts[i] += c - start
+                start = c
+        start = 0
+    return DONE
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out):
+    """Write the voxels ``c <= col < e`` of the current row (coordinates ``coord``) into
+    id i's slots of ``out`` and add them to its statistics.
+
+    ``stats[i] = [cursor, min_0, max_0, sum_0, min_1, max_1, sum_1, ...]`` (one row per
+    id: an object's write cursor and statistics share a cache line or two).
     """
     n = e - c
-    stats[i, 0] += n
+    p = stats[i, 0]
+    f = flat_row + c * col_cs
+    for j in range(n):
+        out[p + j] = f + j * col_cs
+    stats[i, 0] = p + n
     for k in range(coord.shape[0]):
         if k == col_axis:
             continue
@@ -208,190 +318,72 @@ def _add_run(i, c, e, coord, col_axis, stats):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mark_changes(row, start, changes):
-    """``changes[c] = row[c] != row[c - 1]`` for ``start < c < len(row)``, else 0.
+def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs, flat0,
+                 bg, lut, table, shift, stats, out):
+    """Pass 2: write each voxel's raveled C index into its label's slots of ``out`` and
+    gather each label's bounding box and coordinate sums.
 
-    Vectorised byte flags, read back 8 at a time as ``uint64`` words: the scans below
-    jump from change to change (``trailing_zeros``) instead of testing every voxel with
-    a branch that mispredicts at every run end. (Byte order: little-endian, as on every
-    platform numba supports.)
-    """
-    for c in range(1, row.shape[0]):
-        changes[c] = row[c] != row[c - 1]
-    for c in range(min(start + 1, row.shape[0])):
-        changes[c] = 0
+    In plain Python, for every non-background voxel ``v = a[r, c]`` of rows
+    ``r0 <= r < r1`` in raster order, ``i = id_of(v)`` (every label was seen by
+    :func:`count_rows`)::
 
-
-@numba.njit(cache=True, nogil=True)
-def _change_words(ncols):
-    """Scratch byte flags for :func:`_mark_changes` (zero padded to whole words) and
-    their ``uint64`` view."""
-    changes = np.zeros(((ncols + 7) // 8) * 8, np.uint8)
-    return changes, changes.view(np.uint64)
-
-
-@numba.njit(cache=True, nogil=True)
-def count_rows(a, r0, c0, r1, row_dims, row_axes, col_axis, coord0, bg, lut, table, shift,
-               keys, stats, state):
-    """Pass 1: count voxels per label and accumulate bounding boxes and coordinate sums.
-
-    In plain Python, for every voxel ``v = a[r, c]`` from ``(r0, c0)`` up to row ``r1``
-    (raster order) that is not the background::
-
-        i = id_of(v)                      # new id = state[0] on first sight
-        stats[i, 0] += 1                  # voxel count
+        out[stats[i, 0]] = flat_index(r, c)       # stats[i, 0]: the label's write cursor
+        stats[i, 0] += 1
         for k, x in enumerate(coordinate_of(r, c)):
             stats[i, 1 + 3 * k] = min(stats[i, 1 + 3 * k], x)    # bbox start
             stats[i, 2 + 3 * k] = max(stats[i, 2 + 3 * k], x)    # bbox end (inclusive)
             stats[i, 3 + 3 * k] += x                             # coordinate sum
 
-    Voxels are taken in runs of equal values along a row (one look-up and one stats
-    update per run). ``coordinate_of`` is kept incrementally: row ``r`` unravels over
-    ``row_dims`` onto the original axes ``row_axes``, the column is the original axis
-    ``col_axis``, and ``coord0`` holds the fixed coordinates of the other axes.
-
-    The number of ids so far lives in ``state[0]`` (of hashed keys in ``state[3]``).
-    Returns ``DONE``; or ``GROW`` when a new label does not fit in ``keys`` (capacity
-    ``len(keys)``) or the hash table, or ``HASH`` when a key needs the hash table and
-    ``table`` is None, with the voxel to resume from in ``state[1:3]``; or ``NOT_INTEGRAL`` for a float value that is not a
-    whole number (its position in ``state[1:3]``).
+    Voxels are taken in runs of equal values along a row (one look-up, one write loop
+    and one statistics update per run). Both are kept incrementally: row ``r`` unravels
+    over ``row_dims`` onto the original axes ``row_axes``, the column is the original
+    axis ``col_axis``, ``coord0`` holds the fixed coordinates of the other axes, and
+    ``flat_index(r, c) = flat0 + sum(row_coord[k] * row_cs[k]) + c * col_cs``
+    (``row_cs``/``col_cs``: C strides of the stack, in voxels).
     """
     ncols = a.shape[1]
     nra = row_dims.shape[0]
     coord = coord0.copy()
     rem = r0
+    flat_row = flat0
     for k in range(nra - 1, -1, -1):
-        coord[row_axes[k]] = rem % row_dims[k]
+        x = rem % row_dims[k]
         rem //= row_dims[k]
-    changes, words = _change_words(ncols)
+        coord[row_axes[k]] = x
+        flat_row += x * row_cs[k]
+    bits = _change_bits(ncols)
+    cache = _cache_ids(table)
     last_key = np.uint64(0)
-    last_id = -1
-    start = c0
+    last_id = np.int64(-1)
     for r in range(r0, r1):
         row = a[r]
-        prev = row[start]
-        # A run of ``prev`` starts at ``start`` and ends at the next change of value.
-        _mark_changes(row, start, changes)
-        for w in range(start >> 3, words.shape[0]):
-            m = words[w]
+        _mark_changes(row, bits)
+        start = 0
+        for w in range(bits.shape[0]):
+            m = bits[w]
             while m != 0:
-                c = (w << 3) + np.int64(trailing_zeros(m) >> 3)
+                c = (w << 6) + np.int64(trailing_zeros(m))
                 m &= m - np.uint64(1)
-                if not _is_bg(prev, bg):
-                    if _not_integral(prev):
-                        state[1] = r
-                        state[2] = start
-                        return NOT_INTEGRAL
-                    key = _key_of(prev)
-                    if last_id < 0 or key != last_key:
-                        i = _insert(key, lut, table, shift, keys, state)
-                        if i < 0:
-                            state[1] = r
-                            state[2] = start
-                            return GROW if i == -1 else HASH
+                v = row[start]
+                if not _is_bg(v, bg):
+                    key = _key_of(v)
+                    if cache and last_id >= 0 and key == last_key:
+                        i = last_id
+                    else:
+                        i = _lookup(key, lut, table, shift)
                         last_key = key
                         last_id = i
-                    _add_run(last_id, start, c, coord, col_axis, stats)
-                prev = row[c]
+                    _scatter_run(i, start, c, flat_row, col_cs, coord, col_axis, stats, out)
                 start = c
-        # the last run of the row (same code as above, with c = ncols)
-        if not _is_bg(prev, bg):
-            if _not_integral(prev):
-                state[1] = r
-                state[2] = start
-                return NOT_INTEGRAL
-            key = _key_of(prev)
-            if last_id < 0 or key != last_key:
-                i = _insert(key, lut, table, shift, keys, state)
-                if i < 0:
-                    state[1] = r
-                    state[2] = start
-                    return GROW if i == -1 else HASH
-                last_key = key
-                last_id = i
-            _add_run(last_id, start, ncols, coord, col_axis, stats)
-        start = 0
         k = nra - 1
         while k >= 0:
             ax = row_axes[k]
             coord[ax] += 1
+            flat_row += row_cs[k]
             if coord[ax] < row_dims[k]:
                 break
+            flat_row -= coord[ax] * row_cs[k]
             coord[ax] = 0
-            k -= 1
-    return DONE
-
-
-@numba.njit(cache=True, nogil=True)
-def _write_run(out, p, f, n, col_cs):
-    """``out[p + j] = f + j * col_cs`` for ``j < n``."""
-    for j in range(n):
-        out[p + j] = f + j * col_cs
-
-
-@numba.njit(cache=True, nogil=True)
-def scatter_rows(a, r0, r1, row_dims, row_cs, col_cs, flat0, bg, lut, table, shift,
-                 cursor, out):
-    """Pass 2: write each voxel's raveled C index into its label's slot of ``out``.
-
-    In plain Python, for every non-background voxel ``v = a[r, c]`` of rows
-    ``r0 <= r < r1`` in raster order::
-
-        i = id_of(v)                     # every label was seen by count_rows
-        out[cursor[i]] = flat_index(r, c)
-        cursor[i] += 1
-
-    where ``flat_index(r, c) = flat0 + sum(row_coord[k] * row_cs[k]) + c * col_cs`` is
-    kept incrementally (``row_cs``/``col_cs``: C strides of the stack, in voxels).
-    """
-    ncols = a.shape[1]
-    nra = row_dims.shape[0]
-    rc = np.zeros(nra, np.int64)
-    rem = r0
-    flat_row = flat0
-    for k in range(nra - 1, -1, -1):
-        rc[k] = rem % row_dims[k]
-        rem //= row_dims[k]
-        flat_row += rc[k] * row_cs[k]
-    changes, words = _change_words(ncols)
-    last_key = np.uint64(0)
-    last_id = -1
-    for r in range(r0, r1):
-        row = a[r]
-        start = 0
-        prev = row[0]
-        _mark_changes(row, 0, changes)
-        for w in range(words.shape[0]):
-            m = words[w]
-            while m != 0:
-                c = (w << 3) + np.int64(trailing_zeros(m) >> 3)
-                m &= m - np.uint64(1)
-                if not _is_bg(prev, bg):
-                    key = _key_of(prev)
-                    if last_id < 0 or key != last_key:
-                        last_id = _lookup(key, lut, table, shift)
-                        last_key = key
-                    p = cursor[last_id]
-                    _write_run(out, p, flat_row + start * col_cs, c - start, col_cs)
-                    cursor[last_id] = p + (c - start)
-                prev = row[c]
-                start = c
-        if not _is_bg(prev, bg):
-            key = _key_of(prev)
-            if last_id < 0 or key != last_key:
-                last_id = _lookup(key, lut, table, shift)
-                last_key = key
-            p = cursor[last_id]
-            _write_run(out, p, flat_row + start * col_cs, ncols - start, col_cs)
-            cursor[last_id] = p + (ncols - start)
-        k = nra - 1
-        while k >= 0:
-            rc[k] += 1
-            flat_row += row_cs[k]
-            if rc[k] < row_dims[k]:
-                break
-            flat_row -= rc[k] * row_cs[k]
-            rc[k] = 0
             k -= 1
 
 
