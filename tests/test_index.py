@@ -238,6 +238,52 @@ def test_count_pass_resumes_at_every_column(rng):
         assert got == dict(zip(values.tolist(), expected.tolist(), strict=True)), c0
 
 
+@pytest.mark.parametrize("change", ["new small label", "new huge label", "more voxels",
+                                    "fewer voxels", "new label, hashed stack"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stack_edited_between_the_passes_is_a_clear_error(change, workers, rng):
+    """A stack painted on while it is indexed (napari) must give a clear error, never a
+    write outside the index or unwritten slots."""
+    stack = run_stack(rng, 64, 300, 50)
+    if change == "new label, hashed stack":
+        stack[stack == 7] = 2**31 - 5  # a key the hash table holds
+    size = stack.size
+    total = 2 * size
+
+    def edit(done, _total):
+        if done < size or getattr(edit, "done", False):
+            return
+        edit.done = True  # once, when pass 1 is over
+        if change in ("new small label", "new label, hashed stack"):
+            stack[5, 10] = 60_000
+        elif change == "new huge label":
+            stack[5, 10] = 2**30
+        elif change == "more voxels":
+            stack[stack == 0] = 3
+        else:
+            stack[stack == 3] = 0
+
+    with pytest.raises(RuntimeError, match="labels changed while the index was being built"):
+        LabelIndex.build(stack, workers=workers, progress=edit)
+    assert total == 2 * size and edit.done
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_reaches_each_pass_end_even_when_the_scan_resumes(workers, rng, monkeypatch):
+    """Progress counts voxels: pass 1 ends at exactly the stack size, even when the scan
+    stops mid-row to grow its tables and resumes; calls never go backwards."""
+    monkeypatch.setattr(index_module, "_INITIAL_CAPACITY", 2)
+    monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)
+    stack = run_stack(rng, 64, 300, 500)
+    stack[stack == 7] = 2**31 - 5  # a hash table created mid-scan too
+    calls = []
+    LabelIndex.build(stack, workers=workers, progress=lambda d, t: calls.append((d, t)))
+    done = [d for d, _ in calls]
+    assert {t for _, t in calls} == {2 * stack.size}
+    assert done == sorted(done) and done[-1] == 2 * stack.size
+    assert stack.size in done  # the end of pass 1 is reported as such
+
+
 def test_parallel_parts_match_single_thread(cells, monkeypatch):
     _, labels = cells
     monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)

@@ -710,7 +710,7 @@ class _Part:
         self.state = np.zeros(4, dtype=np.int64)  # ids, resume row, resume col, hashed keys
         self.done = 0  # voxels scanned in the current pass (read by the progress loop)
         self.inv: np.ndarray | None = None  # each id's row in the merged labels
-        self.stats: np.ndarray | None = None  # [cursor, min_0, max_0, sum_0, ...] per id
+        self.stats: np.ndarray | None = None  # [cursor, end, min_0, max_0, sum_0, ...] per id
 
     @property
     def n(self) -> int:
@@ -808,11 +808,11 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
 
     # pass 1: ids and counts (each part on its own rows) ----------------------------
     def count(part: _Part, stop: threading.Event, tick) -> None:
-        for b, r0, r1 in part.items:
+        for b, row0, r1 in part.items:
             if stop.is_set():
                 return
             a2d, _, _ = plan.block(b)
-            c0 = 0
+            r0, c0 = row0, 0  # where count_rows (re)starts
             while True:
                 status = K.count_rows(a2d, r0, c0, r1, bg_key, part.lut, part.table,
                                       part.shift, part.keys, part.counts, part.state)
@@ -833,7 +833,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
                         "every value is integral"
                     )
                 part.grow()
-            part.done += (r1 - r0) * plan.cols
+            part.done += (r1 - row0) * plan.cols
             if tick is not None:
                 tick()
 
@@ -866,31 +866,39 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
         part.stats = _new_stats(part.n, plan.nslots)
         part.stats[:, 0] = acc[part.inv]
         acc[part.inv] += part.counts[:part.n]
+        part.stats[:, 1] = acc[part.inv]
         part.keys = part.counts = None  # no longer needed
     del acc
 
-    # pass 2: scatter raveled indices ---------------------------------------------
-    out = np.empty(int(offsets[-1]), dtype=vdtype)
+    # pass 2: scatter raveled indices, gather boxes and sums --------------------------
+    # (with a row of spare slots: should the stack change meanwhile, the kernel's writes
+    # stay inside this buffer, and the check after the pass raises)
+    buffer = np.empty(int(offsets[-1]) + plan.cols, dtype=vdtype)
+    out = buffer[:int(offsets[-1])]
 
     def scatter(part: _Part, stop: threading.Event, tick) -> None:
         for b, r0, r1 in part.items:
             if stop.is_set():
                 return
             a2d, coord0, flat0 = plan.block(b)
-            K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_axes, plan.col_axis, coord0,
-                           plan.row_cs, plan.col_cs, flat0, bg_key, part.lut, part.table,
-                           part.shift, part.stats, out)
+            status = K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_axes, plan.col_axis,
+                                    coord0, plan.row_cs, plan.col_cs, flat0, bg_key, part.lut,
+                                    part.table, part.shift, part.stats, buffer)
+            if status == K.CHANGED:
+                raise _changed_error()
             part.done += (r1 - r0) * plan.cols
             if tick is not None:
                 tick()
 
     _run_parts(scatter, parts, progress, size, total)
-    stats = _new_stats(n, plan.nslots)  # column 0 unused: the counts come from pass 1
+    if any((part.stats[:, 0] != part.stats[:, 1]).any() for part in parts):
+        raise _changed_error()  # more or fewer voxels than counted
+    stats = _new_stats(n, plan.nslots)  # columns 0-1 unused: counts come from pass 1
     for part in parts:
         ps = part.stats
-        stats[part.inv, 1::3] = np.minimum(stats[part.inv, 1::3], ps[:, 1::3])
-        stats[part.inv, 2::3] = np.maximum(stats[part.inv, 2::3], ps[:, 2::3])
-        stats[part.inv, 3::3] += ps[:, 3::3]
+        stats[part.inv, 2::3] = np.minimum(stats[part.inv, 2::3], ps[:, 2::3])
+        stats[part.inv, 3::3] = np.maximum(stats[part.inv, 3::3], ps[:, 3::3])
+        stats[part.inv, 4::3] += ps[:, 4::3]
     del parts
 
     if sorting:  # memory order differs from C order: restore raster order per label
@@ -898,9 +906,9 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     report(progress, total, total)
 
     bboxes = np.empty((n, ndim, 2), dtype=np.int64)
-    bboxes[:, :, 0] = stats[:, 1:1 + 3 * ndim:3]
-    bboxes[:, :, 1] = stats[:, 2:2 + 3 * ndim:3] + 1
-    centroids = stats[:, 3:3 + 3 * ndim:3] / counts[:, None]
+    bboxes[:, :, 0] = stats[:, 2:2 + 3 * ndim:3]
+    bboxes[:, :, 1] = stats[:, 3:3 + 3 * ndim:3] + 1
+    centroids = stats[:, 4:4 + 3 * ndim:3] / counts[:, None]
     return LabelIndex(
         labels=labels_out, counts=counts, offsets=offsets, voxel_indices=out,
         bboxes=bboxes, centroids=centroids, shape=shape, dtype=orig_dtype, background=bg,
@@ -935,11 +943,19 @@ def _new_table(capacity: int) -> tuple[np.ndarray, np.uint64]:
 
 
 def _new_stats(cap: int, nslots: int) -> np.ndarray:
-    """Per-id rows ``[cursor, min_0, max_0, sum_0, min_1, ...]`` with empty boxes."""
-    stats = np.zeros((cap, 1 + 3 * nslots), dtype=np.int64)
-    stats[:, 1::3] = np.iinfo(np.int64).max
-    stats[:, 2::3] = -1
+    """Per-id rows ``[cursor, end, min_0, max_0, sum_0, min_1, ...]`` with empty boxes."""
+    stats = np.zeros((cap, 2 + 3 * nslots), dtype=np.int64)
+    stats[:, 2::3] = np.iinfo(np.int64).max
+    stats[:, 3::3] = -1
     return stats
+
+
+def _changed_error() -> RuntimeError:
+    return RuntimeError(
+        "the labels changed while the index was being built (a value or a voxel count "
+        "differs between the two passes over the stack); build it again once the stack "
+        "is no longer being edited, or from a copy"
+    )
 
 
 def _grow_lut(lut: np.ndarray, key: int) -> np.ndarray:

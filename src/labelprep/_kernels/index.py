@@ -27,8 +27,8 @@ from numba.extending import overload
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2**64 / phi)
 
-#: count_rows return codes
-DONE, GROW, NOT_INTEGRAL, HASH = 0, 1, 2, 3
+#: count_rows / scatter_rows return codes
+DONE, GROW, NOT_INTEGRAL, HASH, CHANGED = 0, 1, 2, 3, 4
 
 
 # The helpers below are specialised at compile time on their argument *types* (via
@@ -162,26 +162,38 @@ def _insert_impl(key, lut, table, shift, keys, state):
 
 
 def _lookup(key, lut, table, shift):
-    """The id of a ``key`` known to be in the tables (see :func:`_insert`); ``table`` is
-    None when every key is below ``len(lut)``."""
+    """The id of ``key`` in the tables (see :func:`_insert`), or -1 if it is not there
+    (the stack changed since pass 1); ``table`` is None when every key seen was below
+    ``len(lut)``."""
     if key < len(lut):
         return int(lut[key])
-    return next(int(id1) - 1 for k, id1 in table if id1 != 0 and k == key)
+    if table is None:
+        return -1
+    return next((int(id1) - 1 for k, id1 in table if id1 != 0 and k == key), -1)
 
 
 @overload(_lookup, jit_options={"nogil": True})
 def _lookup_impl(key, lut, table, shift):
+    def lut_lookup(key, lut, table, shift):
+        if key >= np.uint64(lut.shape[0]):
+            return np.int64(-1)
+        return np.int64(lut[key])
+
     if isinstance(table, (types.NoneType, types.Omitted)):
-        return lambda key, lut, table, shift: np.int64(lut[key])
+        return lut_lookup
 
     def hybrid_lookup(key, lut, table, shift):
         if key < np.uint64(lut.shape[0]):
             return np.int64(lut[key])
         mask = table.shape[0] - 1
         h = np.int64((key * _GOLDEN) >> shift)
-        while table[h, 0] != key or table[h, 1] == 0:
+        while True:
+            t = table[h, 1]
+            if t == 0:
+                return np.int64(-1)
+            if table[h, 0] == key:
+                return np.int64(t) - 1
             h = (h + 1) & mask
-        return np.int64(table[h, 1]) - 1
     return hybrid_lookup
 
 
@@ -290,28 +302,32 @@ def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out):
+def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out, last_slot):
     """Write the voxels ``c <= col < e`` of the current row (coordinates ``coord``) into
     id i's slots of ``out`` and add them to its statistics.
 
-    ``stats[i] = [cursor, min_0, max_0, sum_0, min_1, max_1, sum_1, ...]`` (one row per
-    id: an object's write cursor and statistics share a cache line or two).
+    ``stats[i] = [cursor, end, min_0, max_0, sum_0, min_1, max_1, sum_1, ...]`` (one row
+    per id: an object's write cursor, the end of its slots and its statistics share a
+    cache line or two). The write starts at ``min(cursor, last_slot)``, so it stays in
+    ``out`` even if the stack changed since pass 1 and a cursor ran past its end (a
+    bounds test per run instead cost ~10% of the build).
     """
     n = e - c
     p = stats[i, 0]
     f = flat_row + c * col_cs
+    q = min(p, last_slot)
     for j in range(n):
-        out[p + j] = f + j * col_cs
+        out[q + j] = f + j * col_cs
     stats[i, 0] = p + n
     for k in range(coord.shape[0]):
         if k == col_axis:
             continue
         x = coord[k]
-        j = 1 + 3 * k
+        j = 2 + 3 * k
         stats[i, j] = min(stats[i, j], x)
         stats[i, j + 1] = max(stats[i, j + 1], x)
         stats[i, j + 2] += n * x
-    j = 1 + 3 * col_axis
+    j = 2 + 3 * col_axis
     stats[i, j] = min(stats[i, j], c)
     stats[i, j + 1] = max(stats[i, j + 1], e - 1)
     stats[i, j + 2] += (n * (c + e - 1)) // 2
@@ -330,9 +346,9 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
         out[stats[i, 0]] = flat_index(r, c)       # stats[i, 0]: the label's write cursor
         stats[i, 0] += 1
         for k, x in enumerate(coordinate_of(r, c)):
-            stats[i, 1 + 3 * k] = min(stats[i, 1 + 3 * k], x)    # bbox start
-            stats[i, 2 + 3 * k] = max(stats[i, 2 + 3 * k], x)    # bbox end (inclusive)
-            stats[i, 3 + 3 * k] += x                             # coordinate sum
+            stats[i, 2 + 3 * k] = min(stats[i, 2 + 3 * k], x)    # bbox start
+            stats[i, 3 + 3 * k] = max(stats[i, 3 + 3 * k], x)    # bbox end (inclusive)
+            stats[i, 4 + 3 * k] += x                             # coordinate sum
 
     Voxels are taken in runs of equal values along a row (one look-up, one write loop
     and one statistics update per run). Both are kept incrementally: row ``r`` unravels
@@ -340,6 +356,11 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
     axis ``col_axis``, ``coord0`` holds the fixed coordinates of the other axes, and
     ``flat_index(r, c) = flat0 + sum(row_coord[k] * row_cs[k]) + c * col_cs``
     (``row_cs``/``col_cs``: C strides of the stack, in voxels).
+
+    ``out`` has ``ncols`` spare slots at its end. Returns ``DONE``, or ``CHANGED`` (at
+    once) if a value is not in the tables: the stack was modified between the passes.
+    So does a label with more or fewer voxels than pass 1 counted: its cursor ends past
+    or short of its end ``stats[i, 1]``, which the caller checks after the pass.
     """
     ncols = a.shape[1]
     nra = row_dims.shape[0]
@@ -355,6 +376,7 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
     cache = _cache_ids(table)
     last_key = np.uint64(0)
     last_id = np.int64(-1)
+    last_slot = out.shape[0] - ncols
     for r in range(r0, r1):
         row = a[r]
         _mark_changes(row, bits)
@@ -371,9 +393,12 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
                         i = last_id
                     else:
                         i = _lookup(key, lut, table, shift)
+                        if i < 0:
+                            return CHANGED
                         last_key = key
                         last_id = i
-                    _scatter_run(i, start, c, flat_row, col_cs, coord, col_axis, stats, out)
+                    _scatter_run(i, start, c, flat_row, col_cs, coord, col_axis, stats, out,
+                                 last_slot)
                 start = c
         k = nra - 1
         while k >= 0:
@@ -385,6 +410,7 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
             flat_row -= coord[ax] * row_cs[k]
             coord[ax] = 0
             k -= 1
+    return DONE
 
 
 @numba.njit(cache=True, nogil=True)
