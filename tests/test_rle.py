@@ -535,6 +535,44 @@ def test_progress_is_reported_in_chunks_and_gives_the_same_result(layout, monkey
     assert len(calls) > 3 and calls[-1][0] == calls[-1][1]
 
 
+@pytest.mark.parametrize("layout", ["C 2D", "C 3D", "F"])
+@pytest.mark.parametrize("change", ["more runs", "fewer runs"])
+def test_mask_edited_between_the_passes_is_a_clear_error(layout, change, monkeypatch):
+    """A layer painted on while it is encoded must give a clear error, never a write
+    outside the encoding (the passes count the runs, then write them)."""
+    shape = (40, 6, 70) if layout == "C 3D" else (60, 90)
+    grid = np.indices(shape)
+    mask = ((grid[0] // 10 + grid[-1] // 15) % 3).astype(np.uint8)  # blocks: few runs
+    if layout == "F":
+        mask = np.asfortranarray(mask)
+    monkeypatch.setattr(rle, "_CHUNK_ELEMENTS", 8)  # progress, hence a hook, per chunk
+    edited = []
+
+    def edit(done, total):
+        if done * 2 >= total and not edited:  # the first pass is over
+            edited.append(done)
+            if change == "more runs":
+                mask[...] = np.indices(shape).sum(axis=0) % 2  # a checkerboard
+            else:
+                mask[...] = 0
+
+    with pytest.raises(RuntimeError, match="mask changed while it was being encoded"):
+        rle.encode(mask, progress=edit)
+    assert edited
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_decode_checks_a_huge_size_against_the_counts_before_allocating(compact):
+    """A ``size`` far larger than the counts cover is a ValueError about the counts, not
+    a MemoryError (or gigabytes allocated) first."""
+    r = {"size": [7], "dtype": "uint8", "values": [0, 1], "counts": [3, 4]}
+    if compact:
+        r = rle.compact(r)
+    r["size"] = [2**30, 2**30]
+    with pytest.raises(ValueError, match="sum to 7, fewer than"):
+        rle.decode(r)
+
+
 # --------------------------------------------------------------------------- files
 
 def test_save_load_round_trip(tmp_path, cells):

@@ -170,7 +170,7 @@ def _runs_rows(a3: np.ndarray, shape: tuple[int, ...], progress):
     for i0, i1 in row_chunks:
         k.count_changes(a3, i0, i1, cnt)
         report(progress, i1, 2 * h)
-    starts, values, cursor, top, total = k.column_slots(a3, mid_r, cnt)
+    starts, values, cursor, ends, top, total = k.column_slots(a3, mid_r, cnt)
     flags = np.zeros(-(-xx // 8) * 8, np.uint8)
     scratch = (flags, flags.view(np.uint64))
     # second pass in blocks of rows (2D) or of middle indices (stacks), for progress
@@ -182,6 +182,8 @@ def _runs_rows(a3: np.ndarray, shape: tuple[int, ...], progress):
         for p0, p1 in _chunks(pp, split):
             k.record_changes(a3, mid_f, top, cursor, starts, values, p0, p1, 0, h, *scratch)
             report(progress, h + h * p1 // pp, 2 * h)
+    if not np.array_equal(cursor, ends):
+        raise _changed_error()
     return starts[:total], values[:total]
 
 
@@ -202,8 +204,17 @@ def _runs_flat(flat: np.ndarray, progress):
     for lo, hi in chunks:
         pos = k.flat_record_changes(flat, lo, hi, starts, pos, flags, flags.view(np.uint64))
         report(progress, n + hi, 2 * n)
+    if pos != m:
+        raise _changed_error()
     starts = starts[:m]
     return starts, flat[starts]
+
+
+def _changed_error() -> RuntimeError:
+    return RuntimeError(
+        "the mask changed while it was being encoded (its runs differ between the two "
+        "passes over it); encode it again once it is no longer being edited, or a copy"
+    )
 
 
 def _check_size(size: Any) -> tuple[int, ...]:
@@ -497,11 +508,12 @@ def _decode_fast(r: Any) -> np.ndarray | None:
     """The common case in one go: lists of ints or compact strings with a ``dtype``.
 
     Converts the lists the fastest way Python offers (``array.array`` for counts,
-    ``bytearray`` for byte values) and checks the counts while filling the output
-    (:func:`fill_runs_checked`), or decodes compact strings straight into the output
-    (:func:`fill_runs_from_strings`). Returns None when the input is not of that kind or
-    anything is wrong with it: :func:`_decode_checked` then decodes it or says what is
-    wrong, so this never accepts what the full checks refuse.
+    ``bytearray`` for byte values) and checks that the counts sum to the size before
+    the output is allocated and filled, or decodes compact strings straight into the
+    output (:func:`fill_runs_from_strings`, which stops at the first count that passes
+    the end). Returns None when the input is not of that kind or anything is wrong with
+    it (or ``size`` is too large to allocate): :func:`_decode_checked` then decodes it
+    or says what is wrong, so this never accepts what the full checks refuse.
     """
     if not isinstance(r, Mapping):
         return None
@@ -512,10 +524,14 @@ def _decode_fast(r: Any) -> np.ndarray | None:
     if not isinstance(name, str) or name not in DTYPES:
         return None
     shape = _check_size(size)
+    n = math.prod(shape)
     dtype = np.dtype(name)
     k = _kernels()
-    out = np.empty(math.prod(shape), dtype=dtype)
-    flat = out.view(np.uint8) if dtype == np.bool_ else out
+
+    def new_output():
+        out = np.empty(n, dtype=dtype)
+        return out, (out.view(np.uint8) if dtype == np.bool_ else out)
+
     if type(raw_counts) is str and type(raw_values) is str:
         if not (raw_counts.isascii() and raw_values.isascii()):
             return None
@@ -527,6 +543,10 @@ def _decode_fast(r: Any) -> np.ndarray | None:
             lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
         counts_buf = np.frombuffer(raw_counts.encode("ascii"), np.uint8)
         values_buf = np.frombuffer(raw_values.encode("ascii"), np.uint8)
+        try:  # (untouched pages cost nothing if the counts fall short of a lying size)
+            out, flat = new_output()
+        except MemoryError:
+            return None
         if not k.fill_runs_from_strings(flat, counts_buf, values_buf, lo, hi):
             return None
     elif type(raw_counts) is list and type(raw_values) is list:
@@ -542,8 +562,11 @@ def _decode_fast(r: Any) -> np.ndarray | None:
                 values = _values_as(_int_array(raw_values, "values"), dtype)
         except (OverflowError, TypeError, ValueError):
             return None
-        if not k.fill_runs_checked(flat, values, counts):
+        counts = counts.view(np.int64)  # counts >= 2**63 turn negative: refused below
+        if k.check_counts(counts, n)[0] != 0:
             return None
+        out, flat = new_output()
+        k.fill_runs(flat, values, counts, 0, counts.size, 0)
     else:
         return None
     return out.reshape(shape, order="F")

@@ -66,9 +66,11 @@ def column_slots(a3, mid_r, cnt):  # pragma: no cover - compiled
             slots += top[p * X + x] + cnt[p * X + x]
 
     computed row by row (over x, in memory order) rather than column by column.
-    Returns ``(starts, values, cursor, top, total)``: empty arrays of ``total + 1``
-    slots (the spare last one lets :func:`record_changes` write without a branch), the
-    first slot of each column and the top flags, both in C order of the columns.
+    Returns ``(starts, values, cursor, ends, top, total)``: empty arrays of
+    ``total + 1`` slots (:func:`record_changes` sends writes that would pass the end to
+    the spare last one), the first slot of each column, the slot after its last one
+    (where :func:`record_changes` must leave the cursor) and the top flags, all in C
+    order of the columns.
     """
     h, pp, xx = a3.shape
     ncols = pp * xx
@@ -96,17 +98,20 @@ def column_slots(a3, mid_r, cnt):  # pragma: no cover - compiled
         per_x[x] = total
         total += s
     cursor = np.empty(ncols, np.int64)
+    ends = np.empty(ncols, np.int64)
     for pf in range(pp):
         p = mid_r[pf]
         t = top[p * xx:(p + 1) * xx]
         c = cnt[p * xx:(p + 1) * xx]
         cur = cursor[p * xx:(p + 1) * xx]
+        end = ends[p * xx:(p + 1) * xx]
         for x in range(xx):
             cur[x] = per_x[x]
             per_x[x] += t[x] + np.int64(c[x])
+            end[x] = per_x[x]
     starts = np.empty(total + 1, np.int64)
     values = np.empty(total + 1, a3.dtype)
-    return starts, values, cursor, top, total
+    return starts, values, cursor, ends, top, total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,8 +140,13 @@ def record_changes(  # pragma: no cover - compiled
     ``P_BLOCK`` for each ``i``, so the slots written stay in cache. ``flags`` is a
     scratch array of ``8 * ceil(X / 8)`` zeros (uint8) and ``words`` its uint64 view
     (made by the caller: a ``view`` in here triples the compile time).
+
+    Slots past the end of ``starts`` go to its spare last slot: should ``a3`` change
+    after :func:`count_changes` (a layer painted on while it is encoded), nothing is
+    written out of bounds, and the caller finds the cursors off their column ends.
     """
     h, pp, xx = a3.shape
+    spare = starts.shape[0] - 1
     nwords = words.shape[0]
     nonzero = np.empty(nwords, np.int64)
     where = np.empty(8 * nwords, np.int64)
@@ -167,8 +177,9 @@ def record_changes(  # pragma: no cover - compiled
                 for t in range(m):
                     x = where[t]
                     c = cursor[cbase + x]
-                    starts[c] = fbase + x * step
-                    values[c] = row[x]
+                    s = min(c, spare)
+                    starts[s] = fbase + x * step
+                    values[s] = row[x]
                     cursor[cbase + x] = c + 1
 
 
@@ -200,9 +211,13 @@ def flat_record_changes(flat, lo, hi, out, pos, flags, words):  # pragma: no cov
 
     Works in blocks of ``flags.size`` (a multiple of 8) elements: byte flags
     (vectorised), the non-zero 8-byte words of flags (``words``: the uint64 view of
-    ``flags``), then the changes in them without a branch per element.
+    ``flags``), then the changes in them without a branch per element. Positions past
+    the end of ``out`` go to its last slot (a spare one), so a ``flat`` changed since
+    it was counted is never written out of bounds: the caller compares the returned
+    ``pos`` with its count.
     """
     block = flags.shape[0]
+    last = out.shape[0] - 1
     nonzero = np.empty(block // 8, np.int64)
     for b0 in range(max(lo, 1), hi, block):
         b1 = min(hi, b0 + block)
@@ -220,7 +235,7 @@ def flat_record_changes(flat, lo, hi, out, pos, flags, words):  # pragma: no cov
         for t in range(nk):
             base = 8 * nonzero[t]
             for q in range(8):
-                out[pos] = b0 + base + q
+                out[min(pos, last)] = b0 + base + q
                 pos += flags[base + q]
     return pos
 
@@ -290,26 +305,6 @@ def fill_runs(out, values, counts, k0, k1, pos):  # pragma: no cover - compiled
         out[pos:end] = values[k]  # a slice fill compiles to a tight (memset-like) loop
         pos = end
     return pos
-
-
-@numba.njit(cache=True, nogil=True)
-def fill_runs_checked(out, values, counts):  # pragma: no cover - compiled
-    """:func:`fill_runs` over all runs, checking the counts as it goes.
-
-    ``counts`` are unsigned (uint64). Returns True if they sum exactly to
-    ``out.size`` (every run written), False as soon as one would pass the end or if
-    they sum to less; the caller then finds out what is wrong and says so.
-    """
-    n = out.shape[0]
-    pos = 0
-    for k in range(counts.shape[0]):
-        c = counts[k]
-        if c > np.uint64(n - pos):
-            return False
-        end = pos + np.int64(c)
-        out[pos:end] = values[k]
-        pos = end
-    return pos == n
 
 
 @numba.njit(inline="always")

@@ -242,6 +242,10 @@ class RLEWidget(DockWidget):
             self.show_message(problem, error=True)
             return None
         data = layer_data(layer)
+        if isinstance(data, np.ndarray):
+            # a snapshot, taken here in the GUI thread where painting happens: the layer
+            # may be painted on while the worker encodes
+            data = data.copy()
         name = layer.name
         return self.tasks.start(
             lambda progress: self._encode_work(data, layer, name, progress),
