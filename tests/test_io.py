@@ -195,6 +195,23 @@ def test_buffer_pool_reuses_released_memory_only(tmp_path, rng):
     np.testing.assert_array_equal(mask, io.read_image(tmp_path / "m.png"))
 
 
+def test_buffer_pool_ignores_crops_and_parts_of_an_image(tmp_path, rng):
+    """Releasing a crop must not recycle the whole image the caller still uses."""
+    Image.fromarray(rng.integers(0, 255, size=(20, 30, 3), dtype=np.uint8)).save(
+        tmp_path / "c.png"
+    )
+    pool = io.BufferPool()
+    image = io.read_image_pooled(tmp_path / "c.png", pool)
+    kept = image.copy()
+    for part in (image[2:10], image[:, 5:], image[..., 1:], image[::2]):
+        pool.release(part)
+    other = io.read_image_pooled(tmp_path / "c.png", pool)
+    assert not np.shares_memory(image, other)
+    np.testing.assert_array_equal(image, kept)
+    pool.release(image)  # the whole image: recycled
+    assert np.shares_memory(image, io.read_image_pooled(tmp_path / "c.png", pool))
+
+
 @pytest.mark.parametrize("name", ["bad.png", "bad.jpg", "bad.tif", "bad.npy"])
 def test_read_image_pooled_corrupt_and_missing_files(tmp_path, name):
     path = tmp_path / name

@@ -252,7 +252,8 @@ class BufferPool:
         return buf
 
     def release(self, array: np.ndarray | None) -> None:
-        """Give back an array from :func:`read_image_pooled` (others are ignored).
+        """Give back a whole image from :func:`read_image_pooled` (anything else, a crop
+        or other part of one included, is ignored).
 
         The caller must hold no other reference to it (nor views of it): its memory
         is overwritten by a later read.
@@ -260,6 +261,15 @@ class BufferPool:
         if array is None:
             return
         buf = array if array.base is None else array.base
+        if not isinstance(buf, np.ndarray):
+            return  # e.g. an array over bytes: not from the pool
+        whole = (  # the buffer itself, or the RGB view of an RGBX buffer
+            array.ctypes.data == buf.ctypes.data
+            and array.shape[:2] == buf.shape[:2]
+            and array.strides[:2] == buf.strides[:2]
+        )
+        if not whole:
+            return
         with self._lock:
             ref = self._ours.get(id(buf))
             if ref is None or ref() is not buf or any(b is buf for b in self._free):
@@ -296,7 +306,7 @@ def decode_into(im, pool: BufferPool | None = None) -> np.ndarray | None:
         layout is None
         or im.format not in ("JPEG", "PNG")
         or getattr(im, "is_animated", False)
-        or getattr(im, "_im", None) is not None  # already loaded
+        or not getattr(im, "tile", None)  # already loaded (load() empties tile)
         or (im.mode == "I;16" and sys.byteorder != "little")
     ):
         return None
