@@ -235,6 +235,9 @@ class LabelIndex:
             with a value that is not a whole number (NaN, 1.5, ...).
         ValueError
             ``labels`` is 0-d, or ``background`` cannot occur in its dtype.
+        RuntimeError
+            ``labels`` was modified during the build (e.g. painted on in napari): the
+            two passes over it disagree. Nothing is written outside the index.
 
         Notes
         -----

@@ -428,6 +428,8 @@ def encode(
     ------
     TypeError
         If ``mask`` has a float (or other non-integer) dtype.
+    RuntimeError
+        If ``mask`` was modified while being encoded (its two passes disagree).
 
     Examples
     --------
