@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import labelprep.index as index_module
 from labelprep import LabelIndex
+from labelprep.errors import InputChangedError
 
 INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
 
@@ -263,7 +264,7 @@ def test_stack_edited_between_the_passes_is_a_clear_error(change, workers, rng):
         else:
             stack[stack == 3] = 0
 
-    with pytest.raises(RuntimeError, match="labels changed while the index was being built"):
+    with pytest.raises(InputChangedError, match="labels changed while the index was being built"):
         LabelIndex.build(stack, workers=workers, progress=edit)
     assert total == 2 * size and edit.done
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from labelprep import rle
+from labelprep.errors import InputChangedError
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 
@@ -556,7 +557,7 @@ def test_mask_edited_between_the_passes_is_a_clear_error(layout, change, monkeyp
             else:
                 mask[...] = 0
 
-    with pytest.raises(RuntimeError, match="mask changed while it was being encoded"):
+    with pytest.raises(InputChangedError, match="mask changed while it was being encoded"):
         rle.encode(mask, progress=edit)
     assert edited
 

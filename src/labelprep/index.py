@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import ProgressCallback, report
+from .errors import InputChangedError
 from .io import atomic_open
 
 __all__ = ["FORMAT_VERSION", "LabelIndex"]
@@ -235,8 +236,8 @@ class LabelIndex:
             with a value that is not a whole number (NaN, 1.5, ...).
         ValueError
             ``labels`` is 0-d, or ``background`` cannot occur in its dtype.
-        RuntimeError
-            ``labels`` was modified during the build (e.g. painted on in napari): the
+        labelprep.errors.InputChangedError
+            (a RuntimeError) ``labels`` was modified during the build (e.g. painted on in napari): the
             two passes over it disagree. Nothing is written outside the index.
 
         Notes
@@ -953,8 +954,8 @@ def _new_stats(cap: int, nslots: int) -> np.ndarray:
     return stats
 
 
-def _changed_error() -> RuntimeError:
-    return RuntimeError(
+def _changed_error() -> InputChangedError:
+    return InputChangedError(
         "the labels changed while the index was being built (a value or a voxel count "
         "differs between the two passes over the stack); build it again once the stack "
         "is no longer being edited, or from a copy"

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import ProgressCallback, report
+from .errors import InputChangedError
 from .io import atomic_open
 
 __all__ = [
@@ -210,8 +211,8 @@ def _runs_flat(flat: np.ndarray, progress):
     return starts, flat[starts]
 
 
-def _changed_error() -> RuntimeError:
-    return RuntimeError(
+def _changed_error() -> InputChangedError:
+    return InputChangedError(
         "the mask changed while it was being encoded (its runs differ between the two "
         "passes over it); encode it again once it is no longer being edited, or a copy"
     )
@@ -428,8 +429,8 @@ def encode(
     ------
     TypeError
         If ``mask`` has a float (or other non-integer) dtype.
-    RuntimeError
-        If ``mask`` was modified while being encoded (its two passes disagree).
+    labelprep.errors.InputChangedError
+        (a RuntimeError) If ``mask`` was modified while being encoded (its two passes disagree).
 
     Examples
     --------

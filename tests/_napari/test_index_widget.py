@@ -531,6 +531,34 @@ def test_painting_marks_the_index_stale_and_rebuild_fixes_it(viewer, qtbot, smal
     assert widget.index.size(new) == int((layer.data == new).sum())
 
 
+def test_painting_during_a_build_is_reported_not_a_crash(viewer, qtbot, small, monkeypatch):
+    """The stack painted on between the build's two passes: the dock says so (no
+    traceback, no index built from a half-old, half-new stack)."""
+    _, labels = small
+    widget, layer = make_widget(viewer, qtbot, labels, build=False)
+    real_build = LabelIndex.build
+
+    def build_while_painting(data, background=0, progress=None, **kwargs):
+        def paint_between_passes(done, total):
+            if done >= data.size and not paint_between_passes.painted:
+                paint_between_passes.painted = True
+                data[data == 0] = int(data.max()) + 1  # as a paint stroke would
+            if progress is not None:
+                progress(done, total)
+
+        paint_between_passes.painted = False
+        return real_build(data, background=background, progress=paint_between_passes,
+                          **kwargs)
+
+    monkeypatch.setattr(LabelIndex, "build", staticmethod(build_while_painting))
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    text = widget.message_label.text()
+    assert "labels changed while the index was being built" in text
+    assert "Unexpected" not in text
+    assert widget.index is None
+
+
 def test_undo_and_redo_mark_stale(viewer, qtbot, small):
     _, labels = small
     widget, layer = make_widget(viewer, qtbot, labels)

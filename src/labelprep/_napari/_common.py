@@ -20,6 +20,8 @@ from typing import Any
 from qtpy.QtCore import QObject, Qt, Signal
 from qtpy.QtWidgets import QComboBox, QLabel, QProgressBar, QWidget
 
+from ..errors import InputChangedError
+
 __all__ = [
     "EXPECTED_ERRORS",
     "DockWidget",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 #: Failures of a task caused by its input (bad file, bad data): a message, no traceback.
-EXPECTED_ERRORS = (TypeError, ValueError, OSError, MemoryError, KeyError)
+EXPECTED_ERRORS = (TypeError, ValueError, OSError, MemoryError, KeyError, InputChangedError)
 
 #: Style sheet of the message line for an error.
 ERROR_STYLE = "color: #e0504d;"
