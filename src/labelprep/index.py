@@ -237,8 +237,9 @@ class LabelIndex:
         ValueError
             ``labels`` is 0-d, or ``background`` cannot occur in its dtype.
         labelprep.errors.InputChangedError
-            (a RuntimeError) ``labels`` was modified during the build (e.g. painted on in napari): the
-            two passes over it disagree. Nothing is written outside the index.
+            (a RuntimeError) ``labels`` was modified during the build (e.g. painted on
+            in napari): the two passes over it disagree. Nothing is written outside
+            the index.
 
         Notes
         -----
