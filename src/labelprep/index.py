@@ -900,10 +900,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
         raise _changed_error()  # more or fewer voxels than counted
     stats = _new_stats(n, plan.nslots)  # columns 0-1 unused: counts come from pass 1
     for part in parts:
-        ps = part.stats
-        stats[part.inv, 2::3] = np.minimum(stats[part.inv, 2::3], ps[:, 2::3])
-        stats[part.inv, 3::3] = np.maximum(stats[part.inv, 3::3], ps[:, 3::3])
-        stats[part.inv, 4::3] += ps[:, 4::3]
+        K.merge_stats(stats, part.inv, part.stats)
     del parts
 
     if sorting:  # memory order differs from C order: restore raster order per label
@@ -949,9 +946,11 @@ def _new_table(capacity: int) -> tuple[np.ndarray, np.uint64]:
 
 def _new_stats(cap: int, nslots: int) -> np.ndarray:
     """Per-id rows ``[cursor, end, min_0, max_0, sum_0, min_1, ...]`` with empty boxes."""
-    stats = np.zeros((cap, 2 + 3 * nslots), dtype=np.int64)
-    stats[:, 2::3] = np.iinfo(np.int64).max
-    stats[:, 3::3] = -1
+    row = np.zeros(2 + 3 * nslots, dtype=np.int64)
+    row[2::3] = np.iinfo(np.int64).max
+    row[3::3] = -1
+    stats = np.empty((cap, row.size), dtype=np.int64)
+    stats[...] = row  # one broadcast copy (strided column fills took ~1 ms per 33k rows)
     return stats
 
 

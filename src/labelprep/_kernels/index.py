@@ -414,6 +414,19 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
 
 
 @numba.njit(cache=True, nogil=True)
+def merge_stats(dst, rows, src):
+    """Fold a part's statistics into the merged ones: for each id ``i``, row ``rows[i]``
+    of ``dst`` takes the min of the box starts, the max of the box ends and the sum of
+    the coordinate sums (columns ``2 + 3k``, ``3 + 3k``, ``4 + 3k``) of ``src[i]``."""
+    for i in range(src.shape[0]):
+        r = rows[i]
+        for j in range(2, src.shape[1], 3):
+            dst[r, j] = min(dst[r, j], src[i, j])
+            dst[r, j + 1] = max(dst[r, j + 1], src[i, j + 1])
+            dst[r, j + 2] += src[i, j + 2]
+
+
+@numba.njit(cache=True, nogil=True)
 def rehash(keys, n, lut_size, table, shift):
     """Insert each ``keys[i] >= lut_size`` (id ``i < n``) into an empty (all-zero) hash table."""
     mask = table.shape[0] - 1
