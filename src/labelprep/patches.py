@@ -1026,14 +1026,9 @@ class PatchSampler:
                 self._crop(entry, corners[j], images, masks, start + j)
 
     def _crop(self, entry: _Entry, corner, images, masks, k: int) -> None:
+        """Cut one patch that crosses its image's border (``border="pad"``) into row ``k``,
+        padded with zeros or by reflection (patches inside go through :func:`_copy_inside`)."""
         p = self.patch_size
-        inside = all(c >= 0 and c + q <= s for c, q, s in zip(corner, p, entry.spatial))
-        if inside:
-            box = tuple(slice(int(c), int(c) + q) for c, q in zip(corner, p))
-            images[k] = entry.image[box]
-            if masks is not None:
-                masks[k] = entry.mask[box]
-            return
         if self.pad_mode == "reflect":
             idx = np.ix_(
                 *[
