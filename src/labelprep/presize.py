@@ -662,16 +662,11 @@ def _read_mask(src: Path):
             # PNG/JPEG masks decode straight into an array (no Pillow copy, no tobytes)
             pixels = decode_into(im)
             orientation = _orientation(im)
+            palette = (im.getpalette(), im.info.get("transparency")) if im.mode == "P" else None
             if pixels is not None and orientation == 1 and im.mode in ("L", "P", "I;16"):
-                palette = None
-                if im.mode == "P":
-                    palette = (im.getpalette(), im.info.get("transparency"))
                 return pixels, palette
-            im = _transpose(im, orientation)
-            palette = None
-            if im.mode == "P":
-                palette = (im.getpalette(), im.info.get("transparency"))
-            elif im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+            im = _transpose(im, orientation)  # keeps the mode (and a palette)
+            if im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
                 return np.asarray(im).astype(np.uint16), None
             elif im.mode not in ("1", "L", "I", "RGB", "RGBA", "LA"):
                 im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
