@@ -722,7 +722,7 @@ class _Part:
         return int(self.state[0])
 
     def grow(self) -> None:
-        """Make room for one more id: more ``keys``/``stats`` rows, or a bigger hash table."""
+        """Make room for one more id: longer ``keys``/``counts``, or a bigger hash table."""
         from ._kernels.index import rehash
 
         n = self.n

@@ -198,7 +198,8 @@ def _runs_flat(flat: np.ndarray, progress):
     for lo, hi in chunks:
         m += k.flat_count_changes(flat, lo, hi)
         report(progress, hi, 2 * n)
-    starts = np.empty(m + 1, np.int64)  # one spare slot: the kernel writes without a branch
+    # one spare slot: the kernel writes without a branch (and past the counted end there)
+    starts = np.empty(m + 1, np.int64)
     starts[0] = 0
     pos = 1
     flags = np.zeros(4096, np.uint8)

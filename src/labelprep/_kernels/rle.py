@@ -311,7 +311,10 @@ def fill_runs(out, values, counts, k0, k1, pos):  # pragma: no cover - compiled
 def _read_number(buf, p):  # pragma: no cover - compiled
     """The number of a COCO compressed string starting at ``buf[p]``:
     ``(value, next p, ok)``, not ok for a bad character, a truncated or a too long
-    number (exactly the cases :func:`coco_string_decode` refuses)."""
+    number (exactly the cases :func:`coco_string_decode` refuses). The same parse as
+    the loop in :func:`coco_string_decode`, kept apart on purpose: calling this from
+    there (with an error code or with a bool plus a classification of the failure)
+    made that decode about 3x slower."""
     n = buf.shape[0]
     x = np.int64(0)
     k = 0
