@@ -218,6 +218,23 @@ def test_rows_of_every_length_around_word_edges(ncols, background, rng, monkeypa
         check_exact(stack, idx, background)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_long_rows_in_every_layout(dtype, rng, monkeypatch):
+    """Rows long enough for both scans to prefetch the rows ahead of them, in every
+    memory layout (forward, reversed and strided rows), over several threads' parts."""
+    from labelprep._kernels import index as kernels
+
+    monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)
+    side = kernels.PREFETCH_MIN_ROW_BYTES // np.dtype(dtype).itemsize + 5
+    rows = run_stack(rng, 3 * side, side, 60, dtype).reshape(3, side, side)
+    stack = np.ascontiguousarray(rows.transpose(1, 0, 2))  # long first and last axes
+    assert kernels._rows_ahead(stack.reshape(-1, side)) > 0  # the prefetching path runs
+    assert kernels._rows_ahead(np.zeros((10, 4), dtype)) == 0  # short rows: none
+    for view in layouts(stack).values():
+        for workers in (1, 2):
+            check_exact(stack, LabelIndex.build(view, background=0, workers=workers), 0)
+
+
 def test_count_pass_resumes_at_every_column(rng):
     """``count_rows`` started at column c0 of its first row counts exactly the voxels
     from there on, for every c0 (including both ends of each 64-column word)."""

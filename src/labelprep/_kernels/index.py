@@ -215,19 +215,22 @@ def _cache_ids_impl(table):
 #: How far ahead of the scan :func:`_prefetch_ahead` asks for rows, in bytes (at least
 #: one row): the hardware prefetcher alone left each pass ~10-15% slower (measured).
 PREFETCH_BYTES = 8192
+#: Rows shorter than this are left to the hardware prefetcher (a prefetch per row cost
+#: more than it saved on rows of a few voxels; such scans are plain streams).
+PREFETCH_MIN_ROW_BYTES = 256
 
 
 @intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Hint that ``arr[idx]`` will soon be read (LLVM ``llvm.prefetch`` into the L2
+def _prefetch(typingctx, arr, r, c):
+    """Hint that ``arr[r, c]`` will soon be read (LLVM ``llvm.prefetch`` into the L2
     cache level: x86 ``PREFETCHT1``, so that a long row fetched ahead cannot evict the
     row being scanned from L1). A prefetch never faults: no bounds check is needed."""
-    sig = types.void(arr, idx)
+    sig = types.void(arr, r, c)
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
                                        wraparound=False)
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
@@ -243,21 +246,23 @@ def _prefetch(typingctx, arr, idx):
 
 @numba.njit(cache=True, nogil=True)
 def _rows_ahead(a):
-    """How many rows ahead of the current one :func:`_prefetch_ahead` fetches."""
-    row_bytes = max(1, a.shape[1] * a.itemsize)
+    """How many rows ahead of the current one :func:`_prefetch_ahead` fetches (0: none,
+    the rows are too short to be worth it)."""
+    row_bytes = a.shape[1] * a.itemsize
+    if row_bytes < PREFETCH_MIN_ROW_BYTES:
+        return 0
     return max(1, (PREFETCH_BYTES + row_bytes - 1) // row_bytes)
 
 
 @numba.njit(inline="always", nogil=True)
-def _prefetch_ahead(a, r):
-    """Ask for every cache line of row ``r`` of ``a`` (if there is one), a few rows
-    before the scan reaches it, so that memory is read while the current row is
-    worked on."""
-    if r < a.shape[0]:
-        row = a[r]
-        step = max(1, 64 // max(1, abs(row.strides[0])))
-        for c in range(0, row.shape[0], step):
-            _prefetch(row, c)
+def _prefetch_ahead(a, r, ahead):
+    """Ask for every cache line of row ``r + ahead`` of the 2D array ``a`` (if there is
+    one and ``ahead > 0``), so that memory is read while the current row is worked on."""
+    r += ahead
+    if ahead > 0 and r < a.shape[0]:
+        step = max(1, 64 // max(1, abs(a.strides[1])))
+        for c in range(0, a.shape[1], step):
+            _prefetch(a, r, c)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -319,7 +324,7 @@ def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
     start = c0
     for r in range(r0, r1):
         row = a[r]
-        _prefetch_ahead(a, r + ahead)
+        _prefetch_ahead(a, r, ahead)
         _mark_changes(row, bits)
         w0 = start >> 6
         for w in range(w0, bits.shape[0]):
@@ -431,7 +436,7 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
     last_slot = out.shape[0] - ncols
     for r in range(r0, r1):
         row = a[r]
-        _prefetch_ahead(a, r + ahead)
+        _prefetch_ahead(a, r, ahead)
         _mark_changes(row, bits)
         start = 0
         for w in range(bits.shape[0]):
