@@ -460,6 +460,31 @@ def test_exif_rotated_pair_stays_aligned(tmp_path):
         assert iou > 0.85, (name, iou)
 
 
+def test_exif_rotated_palette_mask_keeps_label_ids_and_palette(tmp_path):
+    # a palette (P) mask stored rotated with an EXIF tag takes the transpose path: it must
+    # come out upright, still palette label ids (not converted to RGB colours)
+    upright = np.full((300, 200, 3), 30, np.uint8)
+    upright[40:100, 20:80] = 230
+    labels = np.zeros((300, 200), np.uint8)
+    labels[40:100, 20:80] = 2
+    save_jpeg(tmp_path / "src" / "p.jpg", np.rot90(upright, k=1).copy(), exif_orientation=6)
+    save_png(tmp_path / "masks" / "p.png", np.rot90(labels, k=1).copy(), palette=True,
+             exif_orientation=6)
+    rep = presize.folder(
+        tmp_path / "src", tmp_path / "dst", 50, masks=tmp_path / "masks",
+        masks_out=tmp_path / "mdst", workers=1,
+    )
+    assert rep.failed == [] and rep.written == 1
+    img = np.asarray(Image.open(tmp_path / "dst" / "p.jpg").convert("L"))
+    with Image.open(tmp_path / "mdst" / "p.png") as im:
+        assert im.mode == "P" and im.getpalette()[:9] == [0, 0, 0, 255, 0, 0, 0, 255, 0]
+        msk = np.asarray(im)
+    assert img.shape == msk.shape == (75, 50)
+    assert set(np.unique(msk).tolist()) == {0, 2}
+    bright = img > 130
+    assert (bright & (msk == 2)).sum() / (bright | (msk == 2)).sum() > 0.85
+
+
 def test_folder_resume_skips_up_to_date_outputs(tmp_path, dataset):
     src, masks = dataset
     dst, mdst = tmp_path / "out", tmp_path / "mout"

@@ -668,9 +668,9 @@ def _read_mask(src: Path):
             im = _transpose(im, orientation)  # keeps the mode (and a palette)
             if im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
                 return np.asarray(im).astype(np.uint16), None
-            elif im.mode not in ("1", "L", "I", "RGB", "RGBA", "LA"):
+            if im.mode not in ("1", "L", "P", "I", "RGB", "RGBA", "LA"):
                 im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            return np.asarray(im), palette
+            return np.asarray(im), palette  # P: label ids, with their palette
         except (OSError, SyntaxError, ValueError) as exc:
             raise _FileError(f"not a readable mask ({exc})") from exc
 
