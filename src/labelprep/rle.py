@@ -203,8 +203,9 @@ def _runs_flat(flat: np.ndarray, progress):
     starts[0] = 0
     pos = 1
     flags = np.zeros(4096, np.uint8)
+    scratch = (flags, flags.view(np.uint64))
     for lo, hi in chunks:
-        pos = k.flat_record_changes(flat, lo, hi, starts, pos, flags, flags.view(np.uint64))
+        pos = k.flat_record_changes(flat, lo, hi, starts, pos, *scratch)
         report(progress, n + hi, 2 * n)
     if pos != m:
         raise _changed_error()
