@@ -235,6 +235,29 @@ def test_long_rows_in_every_layout(dtype, rng, monkeypatch):
             check_exact(stack, LabelIndex.build(view, background=0, workers=workers), 0)
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32])
+def test_short_runs_written_with_a_fixed_count_of_stores(dtype, rng, monkeypatch):
+    """Runs of 2..SHORT_RUN voxels are written as SHORT_RUN values, the extra ones into
+    the id's own next slots: every run length around that count, ids with fewer than
+    SHORT_RUN slots left (including ids smaller than SHORT_RUN) and several threads'
+    parts (each with its own slots per id) must still give exact indices."""
+    from labelprep._kernels import index as kernels
+
+    monkeypatch.setattr(index_module, "_MIN_CHUNK_VOXELS", 1)  # several parts
+    width = kernels.SHORT_RUN
+    rows = []
+    for _ in range(120):
+        lengths = rng.integers(1, width + 3, size=90)
+        values = rng.integers(0, 40, size=90)
+        rows.append(np.repeat(values, lengths)[:100])
+    stack = np.stack(rows).astype(dtype).reshape(4, 30, 100)
+    stack[0, 0, :3] = 41  # a 3-voxel object: its one run has fewer slots than a store
+    stack[3, 29, 97:] = 42  # the same at the very end of the stack
+    for view in layouts(stack).values():
+        for workers in (1, 2, 3):
+            check_exact(stack, LabelIndex.build(view, background=0, workers=workers), 0)
+
+
 def test_count_pass_resumes_at_every_column(rng):
     """``count_rows`` started at column c0 of its first row counts exactly the voxels
     from there on, for every c0 (including both ends of each 64-column word)."""

@@ -357,7 +357,38 @@ def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
     return DONE
 
 
+#: Runs up to this long are written by :func:`_write_run` as a fixed number of stores
+#: (measured: pass 2 ~10% faster on the blob stack than a loop of the run's length).
+SHORT_RUN = 8
+
+
 @numba.njit(cache=True, nogil=True)
+def _write_run(out, q, f, step, n, room):
+    """``out[q + j] = f + j * step`` for ``j < n``, writing ``SHORT_RUN`` values instead
+    when ``1 < n <= SHORT_RUN <= room`` (``room``: slots the id has left from ``q``).
+
+    Most runs are short (4.6 voxels on average in the benchmark's blob stack), and a
+    loop whose length changes from run to run mispredicts its exit nearly every time;
+    a fixed count of stores does not. The values past the run land in the id's own
+    next slots, which its next runs overwrite (an id's slots fill in order), so only
+    correct values remain. A single voxel (most runs of a noisy stack) is one store.
+    Measured and not kept: the ``SHORT_RUN`` values as one vector store (1.6x slower on
+    blobs, 3x on an i.i.d. random stack) and fixed stores for single voxels too (1.3x
+    slower on the random stack). The index is unsigned: with a signed one, each store
+    carries a wraparound test and LLVM vectorises the long-run loop as a scatter; now it
+    compiles to plain vector stores.
+    """
+    if n == 1:
+        out[q] = f
+    elif n <= SHORT_RUN and room >= SHORT_RUN:
+        for j in range(SHORT_RUN):
+            out[q + np.uint64(j)] = f + j * step
+    else:
+        for j in range(n):
+            out[q + np.uint64(j)] = f + j * step
+
+
+@numba.njit(inline="always", nogil=True)
 def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out, last_slot):
     """Write the voxels ``c <= col < e`` of the current row (coordinates ``coord``) into
     id i's slots of ``out`` and add them to its statistics.
@@ -367,13 +398,15 @@ def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out, last_sl
     cache line or two). The write starts at ``min(cursor, last_slot)``, so it stays in
     ``out`` even if the stack changed since pass 1 and a cursor ran past its end (a
     bounds test per run instead cost ~10% of the build).
+
+    Inlined into :func:`scatter_rows` by Numba (``inline="always"``): once the write
+    moved into :func:`_write_run`, LLVM stopped inlining this function, and a call per
+    run made pass 2 ~1.4x slower.
     """
     n = e - c
     p = stats[i, 0]
     f = flat_row + c * col_cs
-    q = min(p, last_slot)
-    for j in range(n):
-        out[q + j] = f + j * col_cs
+    _write_run(out, np.uint64(min(p, last_slot)), f, col_cs, n, stats[i, 1] - p)
     stats[i, 0] = p + n
     for k in range(coord.shape[0]):
         if k == col_axis:
