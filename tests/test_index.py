@@ -258,6 +258,32 @@ def test_short_runs_written_with_a_fixed_count_of_stores(dtype, rng, monkeypatch
             check_exact(stack, LabelIndex.build(view, background=0, workers=workers), 0)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.float32,
+                                   np.float64])
+@pytest.mark.parametrize("ncols", [1, 64, 65, 129, 700])
+def test_run_ends_are_marked_like_numpy(dtype, ncols, rng):
+    """``_mark_changes`` (vector compares on contiguous rows, a loop on strided ones)
+    sets exactly the bits of NumPy's ``row[c] != row[c - 1]`` plus the row's end, for
+    every key type the kernels see; -0.0 equals 0.0 and NaN differs from itself, as
+    ``!=`` says."""
+    from labelprep._kernels import index as K
+
+    row = rng.integers(0, 3, size=ncols).astype(dtype)
+    if row.dtype.kind == "f" and ncols > 70:
+        row[10:12] = [0.0, -0.0]
+        row[66:69] = [np.nan, np.nan, 1.0]
+    wide = np.zeros(2 * ncols, dtype)
+    wide[::2] = row
+    for view in (row, wide[::2]):
+        bits = K._change_bits(ncols)
+        K._mark_changes(view, bits)
+        ends = [*(np.flatnonzero(row[1:] != row[:-1]) + 1).tolist(), ncols]
+        expected = np.zeros_like(bits)
+        for c in ends:
+            expected[c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+        np.testing.assert_array_equal(bits, expected)
+
+
 def test_count_pass_resumes_at_every_column(rng):
     """``count_rows`` started at column c0 of its first row counts exactly the voxels
     from there on, for every c0 (including both ends of each 64-column word)."""

@@ -271,6 +271,57 @@ def _change_bits(ncols):
     return np.zeros((ncols + 64) >> 6, np.uint64)
 
 
+@intrinsic
+def _changes64(typingctx, row, base):
+    """The 64-bit mask of ``row[base + j] != row[base + j - 1]`` (bit ``j``, ``0 <= j <
+    64``) of a contiguous ``row``, for ``1 <= base`` and ``base + 64 <= len(row)`` (not
+    checked). Two unaligned 64-element vector loads and one vector compare whose
+    64 one-bit lanes are the mask (on AVX-512: four compares straight into mask
+    registers). Numba's own vectorisation of the loop in :func:`_word_changes` ORs 64
+    shifted bits together: marking every row of the benchmark's blob stack took 27 ms
+    with it and 24 ms with this on 2 threads (reading the stack alone: 18 ms)."""
+    sig = types.uint64(row, base)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                       wraparound=False)
+        vec = ir.VectorType(context.get_value_type(aryty.dtype), 64).as_pointer()
+        prev = builder.gep(ptr, [ir.Constant(ir.IntType(64), -1)])
+        cur = builder.load(builder.bitcast(ptr, vec), align=1)
+        before = builder.load(builder.bitcast(prev, vec), align=1)
+        if isinstance(aryty.dtype, types.Float):  # as ``!=`` on floats: -0.0 == 0.0
+            ne = builder.fcmp_unordered("!=", cur, before)
+        else:
+            ne = builder.icmp_unsigned("!=", cur, before)
+        return builder.bitcast(ne, ir.IntType(64))
+
+    return sig, codegen
+
+
+def _word_changes(row, base):
+    """The 64-bit mask of ``row[base + j] != row[base + j - 1]`` for ``0 <= j < 64``,
+    for ``1 <= base`` and ``base + 64 <= len(row)``."""
+    m = 0
+    for j in range(64):
+        m |= int(row[base + j] != row[base + j - 1]) << j
+    return np.uint64(m)
+
+
+@overload(_word_changes, jit_options={"nogil": True})
+def _word_changes_impl(row, base):
+    if isinstance(row, types.Array) and row.layout == "C":
+        return lambda row, base: _changes64(row, base)
+
+    def strided(row, base):  # rows of a strided view: not one block of memory
+        m = np.uint64(0)
+        for j in range(64):
+            m |= np.uint64(row[base + j] != row[base + j - 1]) << np.uint64(j)
+        return m
+    return strided
+
+
 @numba.njit(cache=True, nogil=True)
 def _mark_changes(row, bits):
     """Set bit ``c`` of ``bits`` (bit ``c & 63`` of word ``c >> 6``) where a run ends.
@@ -285,8 +336,7 @@ def _mark_changes(row, bits):
         base = w << 6
         m = np.uint64(0)
         if base > 0 and base + 64 <= n:  # the common case: no bound to check
-            for j in range(64):
-                m |= np.uint64(row[base + j] != row[base + j - 1]) << np.uint64(j)
+            m = _word_changes(row, base)
         else:
             for j in range(64):
                 c = base + j
