@@ -555,16 +555,44 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
 
 
 @numba.njit(cache=True, nogil=True)
-def merge_stats(dst, rows, src):
-    """Fold a part's statistics into the merged ones: for each id ``i``, row ``rows[i]``
-    of ``dst`` takes the min of the box starts, the max of the box ends and the sum of
-    the coordinate sums (columns ``2 + 3k``, ``3 + 3k``, ``4 + 3k``) of ``src[i]``."""
+def part_slots(stats, rows, counts, acc):
+    """Set up a part's rows of statistics for pass 2: id ``i`` (merged row ``rows[i]``,
+    ``counts[i]`` voxels in this part) gets the slots ``acc[rows[i]]`` onward as its
+    write cursor and end (``acc`` advances past them, so the next part's slots follow)
+    and empty boxes and zero sums (``[cursor, end, min_0, max_0, sum_0, ...]``)."""
+    big = np.iinfo(np.int64).max
+    for i in range(stats.shape[0]):
+        r = rows[i]
+        stats[i, 0] = acc[r]
+        acc[r] += counts[i]
+        stats[i, 1] = acc[r]
+        for j in range(2, stats.shape[1], 3):
+            stats[i, j] = big
+            stats[i, j + 1] = -1
+            stats[i, j + 2] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_stats(bboxes, sums, rows, src, first):
+    """Fold a part's statistics ``src`` (see :func:`part_slots`) into the results: for
+    each id ``i``, ``bboxes[rows[i], k]`` becomes the union of ``[start, stop)`` along
+    axis ``k`` and ``sums[rows[i], k]`` adds its coordinate sum. For the ``first`` part,
+    every row of ``bboxes`` and ``sums`` is emptied first (they may be uninitialised)."""
+    ndim = bboxes.shape[1]
+    if first:
+        big = np.iinfo(np.int64).max
+        for r in range(bboxes.shape[0]):
+            for k in range(ndim):
+                bboxes[r, k, 0] = big
+                bboxes[r, k, 1] = 0
+                sums[r, k] = 0
     for i in range(src.shape[0]):
         r = rows[i]
-        for j in range(2, src.shape[1], 3):
-            dst[r, j] = min(dst[r, j], src[i, j])
-            dst[r, j + 1] = max(dst[r, j + 1], src[i, j + 1])
-            dst[r, j + 2] += src[i, j + 2]
+        for k in range(ndim):
+            j = 2 + 3 * k
+            bboxes[r, k, 0] = min(bboxes[r, k, 0], src[i, j])
+            bboxes[r, k, 1] = max(bboxes[r, k, 1], src[i, j + 1] + 1)
+            sums[r, k] += src[i, j + 2]
 
 
 @numba.njit(cache=True, nogil=True)
