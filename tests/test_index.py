@@ -260,12 +260,12 @@ def test_short_runs_written_with_a_fixed_count_of_stores(dtype, rng, monkeypatch
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.float32,
                                    np.float64])
-@pytest.mark.parametrize("ncols", [1, 64, 65, 129, 700])
+@pytest.mark.parametrize("ncols", [1, 63, 64, 65, 66, 127, 128, 129, 191, 192, 193, 700])
 def test_run_ends_are_marked_like_numpy(dtype, ncols, rng):
-    """``_mark_changes`` (vector compares on contiguous rows, a loop on strided ones)
-    sets exactly the bits of NumPy's ``row[c] != row[c - 1]`` plus the row's end, for
-    every key type the kernels see; -0.0 equals 0.0 and NaN differs from itself, as
-    ``!=`` says."""
+    """``_mark_changes`` (vector compares on contiguous rows of 65 values or more, a
+    loop on shorter and strided ones) sets exactly the bits of NumPy's ``row[c] !=
+    row[c - 1]`` plus the row's end, for every key type the kernels see, whatever the
+    row length modulo 64; -0.0 equals 0.0 and NaN differs from itself, as ``!=`` says."""
     from labelprep._kernels import index as K
 
     row = rng.integers(0, 3, size=ncols).astype(dtype)
