@@ -14,7 +14,7 @@ is small (every key of an 8/16-bit stack; labels below 2**17 of wider ones, such
 connected-component labels 1..N) and otherwise by an open-addressing hash table with
 linear probing, so memory stays O(objects) whatever the label values. All large arrays
 are allocated by the caller with NumPy, so ``tracemalloc`` sees them; the kernels only
-allocate row-sized scratch (one bit per column).
+allocate row-sized scratch (one bit per column, and the positions of up to 4096 run ends).
 """
 
 from __future__ import annotations
@@ -364,6 +364,60 @@ def _mark_changes(row, bits):
         bits[w] = m
 
 
+@intrinsic
+def _popcount(typingctx, x):
+    """The number of set bits of an unsigned 64-bit integer (LLVM ``ctpop``)."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+#: Words of run-end bits that :func:`_run_ends` lists at a time (4096 columns): the
+#: scans' position scratch stays small whatever the row length.
+SEGMENT_WORDS = 64
+
+
+@numba.njit(cache=True, nogil=True)
+def _positions_scratch(nwords):
+    """Scratch for :func:`_run_ends`: room for every bit of a segment, plus 8."""
+    return np.empty(min(nwords, SEGMENT_WORDS) * 64 + 8, np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_ends(bits, w0, w1, first_mask, pos):
+    """List the set bits of ``bits[w0:w1]`` (the first word ANDed with ``first_mask``)
+    as ascending column numbers in ``pos``; return how many.
+
+    The scans then walk one list per row instead of each word's bits in turn, whose
+    loop exit (after a varying number of bits) mispredicted once per word. Positions
+    are written 8 at a time whatever the word holds (the extra ones are overwritten or
+    past the count), so a word with up to 8 run ends costs no data-dependent branch.
+    Measured (paired builds in one process): ~8% faster on the blob stack (pass 1
+    ~13%, pass 2 ~7%), ~7% slower on the i.i.d. random stack, where nearly every voxel
+    ends a run and listing them is extra work; segmentations look like the former.
+    """
+    cnt = 0
+    one = np.uint64(1)
+    for w in range(w0, w1):
+        m = bits[w]
+        if w == w0:
+            m &= first_mask
+        base = w << 6
+        k = cnt
+        cnt += _popcount(m)
+        while True:
+            for j in range(8):
+                pos[k + j] = base + np.int64(trailing_zeros(m))  # 64 past the last bit
+                m &= m - one
+            k += 8
+            if k >= cnt:
+                break
+    return cnt
+
+
 @numba.njit(cache=True, nogil=True)
 def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
     """Pass 1: give each label an id and count its voxels.
@@ -384,6 +438,8 @@ def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
     """
     ncols = a.shape[1]
     bits = _change_bits(ncols)
+    nwords = bits.shape[0]
+    pos = _positions_scratch(nwords)
     ahead = _rows_ahead(a)
     cache = _cache_ids(table)
     last_key = np.uint64(0)
@@ -393,14 +449,16 @@ def count_rows(a, r0, c0, r1, bg, lut, table, shift, keys, counts, state):
         row = a[r]
         _prefetch_ahead(a, r, ahead)
         _mark_changes(row, bits)
-        w0 = start >> 6
-        for w in range(w0, bits.shape[0]):
-            m = bits[w]
-            if w == w0:  # resuming inside the row: no run end at or before start
-                m &= ~np.uint64(1) << np.uint64(start & 63)
-            while m != 0:
-                c = (w << 6) + np.int64(trailing_zeros(m))
-                m &= m - np.uint64(1)
+        w = start >> 6
+        # resuming inside the row: no run end at or before start
+        first_mask = ~np.uint64(1) << np.uint64(start & 63)
+        while w < nwords:
+            w1 = min(w + SEGMENT_WORDS, nwords)
+            count = _run_ends(bits, w, w1, first_mask, pos)
+            first_mask = ~np.uint64(0)
+            w = w1
+            for t in range(count):
+                c = pos[t]
                 v = row[start]  # the run start..c holds v
                 if not _is_bg(v, bg):
                     if _not_integral(v):
@@ -529,6 +587,8 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
         coord[row_axes[k]] = x
         flat_row += x * row_cs[k]
     bits = _change_bits(ncols)
+    nwords = bits.shape[0]
+    pos = _positions_scratch(nwords)
     ahead = _rows_ahead(a)
     cache = _cache_ids(table)
     last_key = np.uint64(0)
@@ -539,11 +599,10 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
         _prefetch_ahead(a, r, ahead)
         _mark_changes(row, bits)
         start = 0
-        for w in range(bits.shape[0]):
-            m = bits[w]
-            while m != 0:
-                c = (w << 6) + np.int64(trailing_zeros(m))
-                m &= m - np.uint64(1)
+        for w in range(0, nwords, SEGMENT_WORDS):
+            count = _run_ends(bits, w, min(w + SEGMENT_WORDS, nwords), ~np.uint64(0), pos)
+            for t in range(count):
+                c = pos[t]
                 v = row[start]
                 if not _is_bg(v, bg):
                     key = _key_of(v)
