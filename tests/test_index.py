@@ -204,7 +204,8 @@ def run_stack(rng, rows: int, ncols: int, n_labels: int, dtype=np.int32) -> np.n
     return out
 
 
-@pytest.mark.parametrize("ncols", [1, 2, 63, 64, 65, 127, 128, 129, 700])
+@pytest.mark.parametrize("ncols", [1, 2, 63, 64, 65, 127, 128, 129, 700, 4095, 4096, 4097,
+                                   9000])
 @pytest.mark.parametrize("background", [0, None])
 def test_rows_of_every_length_around_word_edges(ncols, background, rng, monkeypatch):
     """Run ends are found 64 columns at a time: rows of each length around a word edge,
@@ -284,14 +285,22 @@ def test_run_ends_are_marked_like_numpy(dtype, ncols, rng):
         np.testing.assert_array_equal(bits, expected)
 
 
-def test_count_pass_resumes_at_every_column(rng):
+@pytest.mark.parametrize("ncols", [200, 9000])
+def test_count_pass_resumes_at_every_column(ncols, rng):
     """``count_rows`` started at column c0 of its first row counts exactly the voxels
-    from there on, for every c0 (including both ends of each 64-column word)."""
+    from there on, for every c0 (including both ends of each 64-column word) and, in
+    rows longer than the scans list at a time (``SEGMENT_WORDS`` words), around each
+    segment's edges."""
     from labelprep._kernels import index as K
 
-    ncols = 200
     stack = run_stack(rng, 3, ncols, 6).view(np.uint32)
-    for c0 in range(ncols):
+    if ncols <= 64 * K.SEGMENT_WORDS:
+        starts = range(ncols)
+    else:
+        edges = range(0, ncols, 64 * K.SEGMENT_WORDS)
+        starts = sorted({c for e in edges for c in range(e - 70, e + 70) if 0 <= c < ncols})
+        assert max(starts) > 2 * 64 * K.SEGMENT_WORDS  # a third segment
+    for c0 in starts:
         lut = np.full(16, -1, np.int32)
         keys = np.empty(8, np.uint64)
         counts = np.zeros(8, np.int64)
