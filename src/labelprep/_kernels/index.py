@@ -341,9 +341,9 @@ def _mark_changes(row, bits):
     """Set bit ``c`` of ``bits`` (bit ``c & 63`` of word ``c >> 6``) where a run ends.
 
     That is ``row[c] != row[c - 1]`` for ``0 < c < len(row)``, and always ``c = len(row)``
-    (the end of the row's last run); every other bit is 0. The scans jump from one run
-    end to the next with ``trailing_zeros`` instead of testing every voxel with a branch
-    that mispredicts at every run end.
+    (the end of the row's last run); every other bit is 0. The scans go from one run
+    end to the next (listed by :func:`_run_ends`) instead of testing every voxel with
+    a branch that mispredicts at every run end.
     """
     if _mark_contiguous(row, bits):
         return
