@@ -899,7 +899,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     bboxes = np.empty((n, ndim, 2), dtype=np.int64)
     sums = np.empty((n, ndim), dtype=np.int64)
     for p, part in enumerate(parts):
-        K.merge_stats(bboxes, sums, part.inv, part.stats[:, :2 + 3 * ndim], p == 0)
+        K.merge_stats(bboxes, sums, part.inv, part.stats, p == 0)
     del parts
 
     if sorting:  # memory order differs from C order: restore raster order per label

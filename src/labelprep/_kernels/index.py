@@ -652,7 +652,8 @@ def part_slots(stats, rows, counts, acc):
 def merge_stats(bboxes, sums, rows, src, first):
     """Fold a part's statistics ``src`` (see :func:`part_slots`) into the results: for
     each id ``i``, ``bboxes[rows[i], k]`` becomes the union of ``[start, stop)`` along
-    axis ``k`` and ``sums[rows[i], k]`` adds its coordinate sum. For the ``first`` part,
+    axis ``k`` and ``sums[rows[i], k]`` adds its coordinate sum, for ``k < ndim`` (a
+    1D stack's extra slot, its dummy row axis, is ignored). For the ``first`` part,
     every row of ``bboxes`` and ``sums`` is emptied first (they may be uninitialised)."""
     ndim = bboxes.shape[1]
     if first:
