@@ -1,0 +1,142 @@
+"""Numba kernels of the object measurements (:mod:`labelprep.measure`).
+
+The voxels of object ``i`` are ``voxel_indices[offsets[i]:offsets[i + 1]]`` (raveled C-order
+indices, ascending: the CSR layout of :class:`labelprep.LabelIndex`). The intensity kernel
+visits each of them once, gathering ``values[f, c]`` from the image seen as a C-order
+``(voxels, channels)`` array, and leaves raw per-object sums that NumPy turns into the
+statistics (O(objects)); objects run in parallel (``prange``), each on one thread.
+
+- The variance uses the *shifted* sums ``sum(v - K)`` and ``sum((v - K) ** 2)`` with ``K``
+  the object's first value, so one pass stays accurate when the mean is large against the
+  spread (the plain ``sum(v ** 2) - n * mean ** 2`` cancels catastrophically there).
+- Minimum and maximum compare in the image's own dtype and are NaN-sticky like ``np.min``.
+- The intensity-weighted coordinate sums need the coordinates of each voxel. Voxels of an
+  object ascend in raster order, so consecutive ones mostly share a row (all axes but the
+  last): the row is found by one division when a voxel leaves the current row, its other
+  coordinates only when the row's weight is flushed, and within a row only the column
+  ``f - row_start`` changes.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+
+@numba.njit(cache=True, nogil=True)
+def _flush_row(row, weight, ws, i, c, shape):
+    """Add ``weight`` (the row's intensity sum) times each of the row's coordinates but
+    the last to ``ws[i, :-1, c]``."""
+    r = row
+    for k in range(shape.shape[0] - 2, -1, -1):
+        q = r // shape[k]
+        ws[i, k, c] += weight * np.float64(r - q * shape[k])
+        r = q
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def intensity_stats(values, voxel_indices, offsets, shape, weighted, shift, s1, s2, mins,
+                    maxs, nans, ws):
+    """Raw per-object, per-channel sums of ``values`` over the objects' voxels.
+
+    Parameters
+    ----------
+    values : (size, C) array, C-contiguous
+        The image, raveled like the labelled stack, one column per channel.
+    voxel_indices, offsets : CSR layout of the index (``n`` objects).
+    shape : (ndim,) int64
+        Shape of the labelled stack (for the coordinates of ``ws``).
+    weighted : bool
+        Fill ``ws`` (else it is left untouched and may be a dummy array).
+
+    Outputs (filled for every object ``i`` and channel ``c``)
+    ---------------------------------------------------------
+    shift : (n, C) float64 -- ``K``, the value of the object's first voxel
+    s1, s2 : (n, C) float64 -- ``sum(v - K)``, ``sum((v - K) ** 2)``
+    mins, maxs : (n, C) of the image dtype -- minimum and maximum
+    nans : (n, C) bool -- a NaN was seen (then min and max are NaN, as with ``np.min``)
+    ws : (n, ndim, C) float64, zeroed by the caller -- ``sum(v * coord_k)``
+    """
+    n = offsets.shape[0] - 1
+    nchan = values.shape[1]
+    ncols = shape[shape.shape[0] - 1]
+    last = shape.shape[0] - 1
+    for i in prange(n):
+        s = offsets[i]
+        e = offsets[i + 1]
+        for c in range(nchan):
+            first = values[voxel_indices[s], c]
+            k0 = np.float64(first)
+            mn = first
+            mx = first
+            a1 = 0.0
+            a2 = 0.0
+            nan = False
+            if weighted:
+                row = -1
+                row_start = 0
+                row_end = 0
+                rw = 0.0  # intensity sum of the current row
+                wx = 0.0  # sum(v * column) over the object
+                for j in range(s, e):
+                    f = np.int64(voxel_indices[j])
+                    v = values[f, c]
+                    d = np.float64(v) - k0
+                    a1 += d
+                    a2 += d * d
+                    if v < mn:
+                        mn = v
+                    if v > mx:
+                        mx = v
+                    if v != v:
+                        nan = True
+                    if f >= row_end:
+                        if row >= 0:
+                            _flush_row(row, rw, ws, i, c, shape)
+                        row = f // ncols
+                        row_start = row * ncols
+                        row_end = row_start + ncols
+                        rw = 0.0
+                    fv = np.float64(v)
+                    rw += fv
+                    wx += fv * np.float64(f - row_start)
+                _flush_row(row, rw, ws, i, c, shape)
+                ws[i, last, c] += wx
+            else:
+                for j in range(s, e):
+                    v = values[voxel_indices[j], c]
+                    d = np.float64(v) - k0
+                    a1 += d
+                    a2 += d * d
+                    if v < mn:
+                        mn = v
+                    if v > mx:
+                        mx = v
+                    if v != v:
+                        nan = True
+            shift[i, c] = k0
+            s1[i, c] = a1
+            s2[i, c] = a2
+            mins[i, c] = mn
+            maxs[i, c] = mx
+            nans[i, c] = nan
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def medians(values, voxel_indices, offsets, out):
+    """``out[i, c]`` = median of channel ``c`` of ``values`` over the voxels of object ``i``
+    (as ``np.median``: the mean of the two middle values for an even count; NaN if any)."""
+    n = offsets.shape[0] - 1
+    nchan = values.shape[1]
+    for i in prange(n):
+        s = offsets[i]
+        e = offsets[i + 1]
+        buf = np.empty(e - s, dtype=np.float64)
+        for c in range(nchan):
+            nan = False
+            for j in range(s, e):
+                v = np.float64(values[voxel_indices[j], c])
+                nan |= v != v
+                buf[j - s] = v
+            out[i, c] = np.nan if nan else np.median(buf)
