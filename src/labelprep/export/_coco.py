@@ -1,0 +1,574 @@
+"""COCO instance annotations: write them from label images, read them back."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import ProgressCallback, report
+from ..io import atomic_open
+
+__all__ = ["coco", "read_coco", "is_coco_file"]
+
+PathLike = str | os.PathLike
+#: Files up to this size are parsed whole by :func:`is_coco_file`; larger ones sniffed.
+_PARSE_LIMIT = 64 << 20
+
+
+# ============================================================================ inputs
+def _read_array(path: Path) -> np.ndarray:
+    """A mask file as an array: stacks (TIFF, .npy, folders of slices) or one image."""
+    from ..io import TIFF_SUFFIXES, read_image, read_stack
+
+    if path.is_dir() or path.suffix.lower() in (*TIFF_SUFFIXES, ".npy"):
+        return read_stack(path)
+    return read_image(path)
+
+
+class _Source:
+    """The 2D label images of a :func:`coco` call: (file name, loader) per image."""
+
+    def __init__(self, items: list[tuple[str, Any]], key: list | None, where: str):
+        self.items = items  # (file_name, array or path)
+        self.keys = key  # (rel parent, stem) per item for folders, else None
+        self.where = where
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, k: int) -> tuple[str, np.ndarray]:
+        name, src = self.items[k]
+        arr = _read_array(src) if isinstance(src, Path) else np.asarray(src)
+        if arr.ndim != 2:
+            what = src if isinstance(src, Path) else f"{self.where} {k}"
+            raise ValueError(f"{what}: expected a 2D label image, got shape {arr.shape}")
+        return name, arr
+
+
+def _arrays(value: Any, what: str) -> list[np.ndarray] | None:
+    """A 2D array, a 3D stack or a sequence of 2D arrays as a list; None if a path."""
+    if isinstance(value, (str, os.PathLike)):
+        return None
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        if arr.ndim == 2:
+            return [arr]
+        if arr.ndim == 3:
+            return list(arr)
+        raise ValueError(f"{what} must be 2D images or a 3D stack, got shape {arr.shape}")
+    if isinstance(value, Sequence):
+        return [np.asarray(a) for a in value]
+    raise TypeError(f"{what} must be a folder, a file, an array or a list of arrays, "
+                    f"got {type(value).__name__}")
+
+
+def _masks_source(masks: Any, images: Any) -> _Source:
+    arrays = _arrays(masks, "masks")
+    if arrays is None:
+        root = Path(masks)
+        if not root.exists():
+            raise FileNotFoundError(f"masks: no such file or folder: {root}")
+        if root.is_dir():
+            return _folder_source(root, images)
+        arrays = _arrays(_read_array(root), f"masks {root}")
+    if images is None:
+        names = [f"{k:06d}" for k in range(len(arrays))]
+    elif isinstance(images, (str, os.PathLike)):
+        raise ValueError("images as a folder pairs with masks as a folder; for masks given "
+                         "as arrays or a stack, pass images as a list of file names")
+    else:
+        names = [str(n) for n in images]
+        if len(names) != len(arrays):
+            raise ValueError(f"{len(names)} image names for {len(arrays)} masks")
+    return _Source(list(zip(names, arrays)), None, "mask")
+
+
+def _folder_source(root: Path, images: Any) -> _Source:
+    from ..io import images_by_stem, list_images
+
+    files = list_images(root)
+    if not files:
+        raise ValueError(f"masks: no mask images found in {root}")
+    keys = [(f.relative_to(root).parent.as_posix(), f.stem) for f in files]
+    seen: dict[tuple[str, str], Path] = {}
+    for f, key in zip(files, keys):
+        if key in seen:
+            raise ValueError(f"masks: {seen[key]} and {f} have the same name; keep one")
+        seen[key] = f
+    if images is None:
+        names = [f.relative_to(root).as_posix() for f in files]
+    else:
+        img_root = Path(images)
+        if not img_root.is_dir():
+            raise NotADirectoryError(f"images: not a folder: {img_root}")
+        by_stem = images_by_stem(img_root, exclude=[root])
+        names = []
+        for f, key in zip(files, keys):
+            found = by_stem.get(key, [])
+            if len(found) != 1:
+                rel = f.relative_to(root).as_posix()
+                if not found:
+                    raise ValueError(f"no image for mask {rel} in {img_root} (images pair "
+                                     "with masks by relative folder and file stem)")
+                raise ValueError(f"mask {rel} matches several images: "
+                                 + ", ".join(p.name for p in found))
+            names.append(found[0].relative_to(img_root).as_posix())
+    return _Source([(n, f) for n, f in zip(names, files)], keys, "mask")
+
+
+def _class_source(categories: Any, masks: _Source, masks_arg: Any) -> _Source:
+    """Class masks, paired with the masks by (folder, stem) or by position."""
+    arrays = _arrays(categories, "categories")
+    if arrays is None:
+        root = Path(categories)
+        if not root.exists():
+            raise FileNotFoundError(f"categories: no such file or folder: {root}")
+        if root.is_dir():
+            if masks.keys is None:
+                raise ValueError("categories as a folder of class masks pairs with masks "
+                                 "as a folder; pass class masks as arrays or a stack")
+            from ..io import images_by_stem
+
+            by_stem = images_by_stem(root, exclude=[Path(masks_arg)])
+            items = []
+            for key, (name, _) in zip(masks.keys, masks.items):
+                found = by_stem.get(key, [])
+                if len(found) != 1:
+                    problem = "no class mask" if not found else "several class masks"
+                    raise ValueError(f"{problem} for {'/'.join(k for k in key if k != '.')}"
+                                     f" in {root}")
+                items.append((name, found[0]))
+            return _Source(items, masks.keys, "class mask")
+        arrays = _arrays(_read_array(root), f"categories {root}")
+    if len(arrays) != len(masks):
+        raise ValueError(f"{len(arrays)} class masks for {len(masks)} masks")
+    return _Source([(name, a) for (name, _), a in zip(masks.items, arrays)], None,
+                   "class mask")
+
+
+# ============================================================================ writing
+def _object_classes(cls: np.ndarray, index, name: str) -> np.ndarray:
+    """Per object of ``index``, the most frequent non-zero class under its pixels."""
+    n = len(index)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    flat = np.ascontiguousarray(cls).reshape(-1)
+    vals = flat[index.voxel_indices].astype(np.int64, copy=False)
+    first = vals[index.offsets[:-1]]
+    differs = vals != np.repeat(first, index.counts)
+    mixed = np.logical_or.reduceat(differs, index.offsets[:-1]) | (first == 0)
+    out = first.copy()
+    for i in np.flatnonzero(mixed).tolist():
+        v = vals[index.offsets[i]:index.offsets[i + 1]]
+        v = v[v != 0]
+        if v.size == 0:
+            raise ValueError(f"{name}: object {index.labels[i]} has class 0 (background) "
+                             "on all its pixels in the class mask")
+        u, c = np.unique(v, return_counts=True)
+        out[i] = u[np.argmax(c)]
+    if out.min() < 0 or out.max() > 2**31 - 1:
+        raise ValueError(f"{name}: class ids must be 1 .. 2**31 - 1, got {out.min()} .. "
+                         f"{out.max()}")
+    return out
+
+
+def _polygons(mask_crop: np.ndarray, r0: int, c0: int) -> list[list[float]]:
+    """Outer contours of a binary crop (rows from ``r0``, columns from ``c0``) as COCO
+    polygons ``[x0, y0, x1, y1, ...]`` in pixel-edge coordinates (skimage traces them)."""
+    from skimage.measure import find_contours
+
+    padded = np.pad(mask_crop, 1)
+    polys = []
+    for contour in find_contours(padded, 0.5, positive_orientation="high"):
+        y, x = contour[:, 0], contour[:, 1]
+        # shoelace area in (x, y): negative for outer contours as find_contours winds
+        # them with positive_orientation="high", positive for holes (dropped)
+        area = 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+        if area >= 0 or contour.shape[0] < 4:
+            continue
+        pts = np.empty((contour.shape[0] - 1, 2))
+        pts[:, 0] = x[:-1] + (c0 - 1 + 0.5)
+        pts[:, 1] = y[:-1] + (r0 - 1 + 0.5)
+        polys.append(np.round(pts, 2).ravel().tolist())
+    return polys
+
+
+def _prefetch(source: _Source) -> Iterator[tuple[str, np.ndarray]]:
+    """The images of ``source`` in order; files are read one ahead in a thread."""
+    if source.keys is None or len(source) < 2:
+        for k in range(len(source)):
+            yield source.load(k)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(source.load, 0)
+        for k in range(len(source)):
+            cur = nxt.result()
+            if k + 1 < len(source):
+                nxt = pool.submit(source.load, k + 1)
+            yield cur
+
+
+def coco(
+    masks: Any,
+    images: Any = None,
+    *,
+    out: PathLike | None = None,
+    categories: Any = None,
+    polygons: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """COCO instances annotations of 2D instance label images (background 0).
+
+    Each object of each label image becomes one annotation: ``segmentation`` is its
+    compressed RLE (the string of ``pycocotools.mask.encode``), ``bbox`` ``[x, y, w,
+    h]`` and ``area`` equal pycocotools' ``toBbox`` and ``area``, ``iscrowd`` 0. Image
+    ids are 1, 2, ... in the order of the masks (files sorted naturally by relative
+    path), annotation ids 1, 2, ... by image and ascending label: the same inputs
+    always give the same file.
+
+    Parameters
+    ----------
+    masks : path, ndarray or list of ndarray
+        A folder of label images (searched recursively), a stack file (TIFF/.npy: one
+        image per slice), a 2D array, a 3D array (one image per slice) or a list of 2D
+        arrays.
+    images : path or list of str, optional
+        With a folder of masks: the folder of their images, paired by relative folder
+        and file stem (``masks/a/x.png`` with ``images/a/x.jpg``); ``file_name`` is the
+        image's path relative to it (without: the mask's). With arrays: the file name
+        of each image (default ``000000``, ``000001``, ...).
+    out : path, optional
+        Write the JSON there (atomically).
+    categories : None, dict, path, ndarray or list of ndarray
+        None: one class, ``{"id": 1, "name": "object"}``. A dict ``label -> class
+        name`` (every label of every image must be in it): class ids 1, 2, ... in
+        sorted name order. Class masks (a folder paired with the masks by folder and
+        stem, a stack, arrays): each object takes the most frequent non-zero class
+        under its pixels, class ids are those values (names their decimal text).
+    polygons : bool
+        Store each object's outer contours as polygons (traced by
+        ``skimage.measure.find_contours``; holes are filled, and rasterising them gives
+        back an approximation) instead of RLE. ``bbox`` and ``area`` stay those of the
+        exact mask.
+    progress : callable, optional
+        ``progress(done, total)`` in images.
+
+    Returns
+    -------
+    dict
+        The COCO dataset (``info``, ``licenses``, ``images``, ``annotations``,
+        ``categories``), as written to ``out``.
+
+    Raises
+    ------
+    ValueError
+        Masks that are not 2D, a mask without its image (or with several), class
+        masks missing or of another shape, a label missing from ``categories``.
+    ImportError
+        ``polygons=True`` without scikit-image.
+
+    Examples
+    --------
+    >>> m = np.array([[0, 5, 5], [0, 5, 0]], np.uint16)
+    >>> coco(m)["annotations"][0]["segmentation"]
+    {'size': [2, 3], 'counts': '2201'}
+    """
+    from ..index import LabelIndex
+    from .._kernels.export import coco_strings
+
+    source = _masks_source(masks, images)
+    classes = None
+    names: dict[Any, int] = {}
+    if isinstance(categories, Mapping):
+        values = list(categories.values())
+        if not all(isinstance(v, str) for v in values):
+            raise ValueError("categories as a dict maps labels to class names (str)")
+        names = {name: k for k, name in enumerate(sorted(set(values)), start=1)}
+        label_class = {int(k): names[v] for k, v in categories.items()}
+        cats = [{"id": k, "name": name, "supercategory": "object"}
+                for name, k in names.items()]
+    elif categories is None:
+        cats = [{"id": 1, "name": "object", "supercategory": "object"}]
+    else:
+        classes = _class_source(categories, source, masks)
+        cats = []
+    if polygons:
+        try:
+            import skimage.measure  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("polygons=True needs scikit-image (pip install "
+                              "scikit-image); without it, annotations are RLE") from exc
+
+    images_out, anns = [], []
+    class_ids: set[int] = set()
+    ann_id = 1
+    total = len(source)
+    class_iter = _prefetch(classes) if classes is not None else None
+    for k, (file_name, mask) in enumerate(_prefetch(source)):
+        h, w = (int(s) for s in mask.shape)
+        where = file_name if source.keys is not None else f"mask {k}"
+        try:
+            idx = LabelIndex.build(mask)
+        except TypeError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        n = len(idx)
+        if class_iter is not None:
+            _, cls = next(class_iter)
+            if cls.shape != mask.shape:
+                raise ValueError(f"{where}: class mask has shape {cls.shape}, mask "
+                                 f"{mask.shape}")
+            cat = _object_classes(cls, idx, where).tolist()
+            class_ids.update(cat)
+        elif names:
+            labels = idx.labels.tolist()
+            missing = [v for v in labels if v not in label_class]
+            if missing:
+                raise ValueError(f"{where}: labels not in categories: "
+                                 + ", ".join(map(str, missing[:5])))
+            cat = [label_class[v] for v in labels]
+        else:
+            cat = [1] * n
+        image_id = k + 1
+        images_out.append({"id": image_id, "file_name": file_name, "height": h,
+                           "width": w})
+        boxes = idx.bboxes.tolist()
+        areas = idx.counts.tolist()
+        chars, starts = coco_strings(idx.voxel_indices, idx.offsets, idx.bboxes, h, w)
+        text = chars.tobytes().decode("ascii")
+        starts = starts.tolist()
+        vi, off = idx.voxel_indices, idx.offsets
+        for i in range(n):
+            (r0, r1), (c0, c1) = boxes[i]
+            seg: Any = None
+            if polygons:
+                crop = np.zeros((r1 - r0, c1 - c0), np.uint8)
+                f = vi[off[i]:off[i + 1]].astype(np.int64)
+                crop[f // w - r0, f % w - c0] = 1
+                seg = _polygons(crop, r0, c0) or None  # none of 3 points or more: RLE
+            if seg is None:
+                seg = {"size": [h, w], "counts": text[starts[i]:starts[i + 1]]}
+            anns.append({"id": ann_id, "image_id": image_id, "category_id": cat[i],
+                         "segmentation": seg, "area": areas[i],
+                         "bbox": [float(c0), float(r0), float(c1 - c0), float(r1 - r0)],
+                         "iscrowd": 0})
+            ann_id += 1
+        report(progress, k + 1, total)
+    if classes is not None:
+        cats = [{"id": c, "name": str(c), "supercategory": "object"}
+                for c in sorted(class_ids)]
+    data = {
+        "info": {"description": "instance annotations exported by napari-labelprep"},
+        "licenses": [],
+        "images": images_out,
+        "annotations": anns,
+        "categories": cats,
+    }
+    if out is not None:
+        text = json.dumps(data, separators=(",", ":"))
+        with atomic_open(Path(out), "wb") as fh:
+            fh.write(text.encode("utf-8"))
+    return data
+
+
+# ============================================================================ reading
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a valid JSON file: {exc}") from None
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _validate(data: Any) -> dict[Any, dict]:
+    """Check the structure of a COCO instances dict; return the images by id."""
+    if not isinstance(data, dict):
+        raise ValueError(f"not a COCO file: the top level is a {type(data).__name__}, "
+                         "not an object with 'images' and 'annotations'")
+    missing = [key for key in ("images", "annotations") if key not in data]
+    if missing:
+        raise ValueError(f"not a COCO instances file: missing key(s) "
+                         f"{', '.join(map(repr, missing))}")
+    for key in ("images", "annotations"):
+        if not isinstance(data[key], list):
+            raise ValueError(f"not a COCO file: {key!r} must be a list, got "
+                             f"{type(data[key]).__name__}")
+    if "categories" in data and not isinstance(data["categories"], list):
+        raise ValueError("not a COCO file: 'categories' must be a list")
+    by_id: dict[Any, dict] = {}
+    for k, img in enumerate(data["images"]):
+        if not isinstance(img, dict):
+            raise ValueError(f"images[{k}] is not an object")
+        lacking = [key for key in ("id", "height", "width") if key not in img]
+        if lacking:
+            raise ValueError(f"images[{k}] lacks {', '.join(map(repr, lacking))}")
+        if not (_positive_int(img["height"]) and _positive_int(img["width"])):
+            raise ValueError(f"images[{k}] (id {img['id']!r}) has a bad size: height "
+                             f"{img['height']!r}, width {img['width']!r} (positive "
+                             "integers expected)")
+        if img["id"] in by_id:
+            raise ValueError(f"images[{k}]: image id {img['id']!r} is used twice")
+        by_id[img["id"]] = img
+    for k, ann in enumerate(data["annotations"]):
+        where = f"annotations[{k}]" + (f" (id {ann['id']!r})" if isinstance(ann, dict)
+                                       and "id" in ann else "")
+        if not isinstance(ann, dict):
+            raise ValueError(f"{where} is not an object")
+        lacking = [key for key in ("image_id", "category_id", "segmentation")
+                   if key not in ann]
+        if lacking:
+            raise ValueError(f"{where} lacks {', '.join(map(repr, lacking))}")
+        if ann["image_id"] not in by_id:
+            raise ValueError(f"{where} refers to image id {ann['image_id']!r}, which is not "
+                             "in 'images'")
+        cat = ann["category_id"]
+        if not isinstance(cat, int) or isinstance(cat, bool) or cat < 0:
+            raise ValueError(f"{where} has a bad category_id {cat!r}")
+    return by_id
+
+
+def _counts(seg: Mapping, shape: tuple[int, int], where: str) -> np.ndarray:
+    """The checked run lengths of a COCO RLE (compressed or not) of ``shape``."""
+    from .. import rle
+
+    if "size" not in seg or "counts" not in seg:
+        raise ValueError(f"{where}: RLE segmentation lacks 'size' or 'counts'")
+    size = seg["size"]
+    if not isinstance(size, list) or size != list(shape):
+        raise ValueError(f"{where}: RLE size {size!r} does not match its image "
+                         f"[height, width] {list(shape)}")
+    raw = seg["counts"]
+    try:
+        if isinstance(raw, (str, bytes)):
+            counts = rle._decode_string(raw, "counts", delta=True)
+        else:
+            counts = rle._int_array(raw, "counts")
+        return rle._check_counts(counts, shape[0] * shape[1], "counts", shape)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _polygon_counts(seg: list, shape: tuple[int, int], where: str) -> np.ndarray:
+    try:
+        from pycocotools import mask as mask_utils
+    except ImportError:
+        raise ImportError(f"{where} is a polygon: rasterising polygons needs pycocotools "
+                          "(pip install pycocotools)") from None
+    for poly in seg:
+        if (not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2
+                or not all(isinstance(v, (int, float)) for v in poly)):
+            raise ValueError(f"{where}: a polygon must be a flat list of at least 3 x, y "
+                             "pairs")
+    merged = mask_utils.merge(mask_utils.frPyObjects(seg, shape[0], shape[1]))
+    return _counts(merged, shape, where)
+
+
+def read_coco(path: PathLike | Mapping) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """Instance label images and class masks of a COCO instances file.
+
+    Parameters
+    ----------
+    path : path or dict
+        A COCO JSON file (or its parsed content).
+
+    Returns
+    -------
+    list of (image_info, labels, classes)
+        Per entry of ``images``, in the file's order: the entry itself (a dict with
+        ``id``, ``file_name``, ``height``, ``width``, ...), the instance label image
+        (uint16, uint32 beyond 65535 annotations; label k is the image's k-th
+        annotation in the file) and the class mask (each annotation's
+        ``category_id`` on its pixels; the smallest unsigned dtype that holds them).
+        Where annotations overlap, the later one wins. RLE (compressed or not) is
+        decoded by :mod:`labelprep.rle`, polygons rasterised by pycocotools.
+
+    Raises
+    ------
+    ValueError
+        Not JSON, not a COCO instances file (a message naming what is missing or
+        wrong: keys, image sizes, an RLE of the wrong size, an unknown image id).
+    ImportError
+        The file holds polygons and pycocotools is not installed.
+
+    Examples
+    --------
+    >>> data = coco(np.array([[0, 5, 5], [0, 5, 0]], np.uint16))
+    >>> info, labels, classes = read_coco(data)[0]
+    >>> labels.tolist()
+    [[0, 1, 1], [0, 1, 0]]
+    """
+    from .._kernels.export import paint_runs
+
+    if isinstance(path, Mapping):
+        data, name = dict(path), "COCO data"
+    else:
+        name = str(path)
+        data = _load_json(Path(path))
+    try:
+        by_id = _validate(data)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    per_image: dict[Any, list[tuple[int, dict]]] = {i: [] for i in by_id}
+    for k, ann in enumerate(data["annotations"]):
+        per_image[ann["image_id"]].append((k, ann))
+    result = []
+    for img in data["images"]:
+        anns = per_image[img["id"]]
+        shape = (img["height"], img["width"])
+        ldtype = np.uint16 if len(anns) <= 65535 else np.uint32
+        cmax = max((a["category_id"] for _, a in anns), default=0)
+        cdtype = np.uint8 if cmax <= 255 else np.uint16 if cmax <= 65535 else np.uint32
+        labels = np.zeros(shape, ldtype, order="F")
+        classes = np.zeros(shape, cdtype, order="F")
+        lflat, cflat = labels.reshape(-1, order="F"), classes.reshape(-1, order="F")
+        for label, (k, ann) in enumerate(anns, start=1):
+            where = f"{name}: annotations[{k}]"
+            seg = ann["segmentation"]
+            if isinstance(seg, Mapping):
+                counts = _counts(seg, shape, where)
+            elif isinstance(seg, list):
+                if not seg:
+                    continue
+                counts = _polygon_counts(seg, shape, where)
+            else:
+                raise ValueError(f"{where}: segmentation must be an RLE object or a list "
+                                 f"of polygons, got {type(seg).__name__}")
+            paint_runs(lflat, counts, label)
+            paint_runs(cflat, counts, ann["category_id"])
+        result.append((img, np.ascontiguousarray(labels), np.ascontiguousarray(classes)))
+    return result
+
+
+def is_coco_file(path: PathLike) -> bool:
+    """True if ``path`` is a JSON file of COCO annotations (never raises).
+
+    Files up to 64 MiB are parsed and must be an object with ``images`` and
+    ``annotations`` lists; larger ones must start with ``{`` and contain both keys.
+    """
+    try:
+        p = Path(path)
+        if p.suffix.lower() != ".json" or not p.is_file():
+            return False
+        size = p.stat().st_size
+        if size <= _PARSE_LIMIT:
+            data = json.loads(p.read_bytes())
+            return (isinstance(data, dict) and isinstance(data.get("images"), list)
+                    and isinstance(data.get("annotations"), list))
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            head = m[:4096].lstrip()
+            return (head.startswith(b"{") and m.find(b'"images"') >= 0
+                    and m.find(b'"annotations"') >= 0)
+    except Exception:  # noqa: BLE001 - a reader check must never raise
+        return False
