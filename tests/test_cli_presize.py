@@ -36,10 +36,15 @@ def test_cli_presize_ok(tmp_path, folders, capsys):
     with Image.open(tmp_path / "out" / "sub" / "b.png") as im:
         assert im.size == (160, 120)
     assert np.asarray(Image.open(tmp_path / "mout" / "a.png")).shape == (120, 160)
-    # resume: a second run skips both and still exits 0
+    # resume: a second run with the same settings skips both and still exits 0
+    code = main(["presize", str(src), str(tmp_path / "out"), "--size", "120", "--masks",
+                 str(masks), "--masks-out", str(tmp_path / "mout"), "--workers", "1",
+                 "--method", "mode", "--quiet"])
+    assert code == 0 and "2 skipped" in capsys.readouterr().out
+    # other settings (the default mask method) redo both: their outputs would differ
     code = main(["presize", str(src), str(tmp_path / "out"), "--size", "120", "--masks",
                  str(masks), "--masks-out", str(tmp_path / "mout"), "--workers", "1", "--quiet"])
-    assert code == 0 and "2 skipped" in capsys.readouterr().out
+    assert code == 0 and "2 written, 0 skipped" in capsys.readouterr().out
 
 
 def test_cli_presize_pair_size_and_upscale(tmp_path, folders, capsys):

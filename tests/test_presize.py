@@ -339,10 +339,16 @@ def save_png(path, arr, palette=False, exif_orientation=None):
     im.save(path, **kw)
 
 
+def outputs(root: Path, pattern: str = "*") -> list[Path]:
+    """The files under ``root`` matching ``pattern``, but the resume journal."""
+    return [p for p in sorted(root.rglob(pattern))
+            if p.is_file() and p.relative_to(root).as_posix() != presize.JOURNAL_NAME]
+
+
 def tree_hash(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() + str(p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in outputs(root)
     }
 
 
@@ -372,7 +378,8 @@ def test_folder_mirrors_tree_and_formats(tmp_path, dataset):
         ["a/one.jpg", "a/b/two.jpeg", "three.png", "deep.png", "four.tif"]
     )
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file()) == sorted(
-        ["a/one.jpg", "a/b/two.jpeg", "three.png", "deep.png", "four.tif"]
+        ["a/one.jpg", "a/b/two.jpeg", "three.png", "deep.png", "four.tif",
+         ".labelprep-presize.jsonl"]  # the resume journal: what completed writes recorded
     )
     assert sorted(p.relative_to(mdst).as_posix() for p in mdst.rglob("*") if p.is_file()) == sorted(
         ["a/one.png", "a/b/two.png", "three.tif"]
@@ -523,7 +530,7 @@ def test_corrupt_files_are_reported_and_others_written(tmp_path, dataset):
     assert rep.written == 5
     assert not (tmp_path / "out" / "a" / "broken.jpg").exists()
     assert not (tmp_path / "out" / "truncated.png").exists()
-    assert not [p for p in (tmp_path / "out").rglob(".*")]  # no temp files left
+    assert not outputs(tmp_path / "out", ".*")  # no temp files left
 
 
 def test_mask_shape_mismatch_is_a_failure(tmp_path, photo):
@@ -611,8 +618,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, dataset, monkeypatch):
     # and a first run that fails leaves nothing at all
     rep = presize.folder(src, tmp_path / "fresh", 120, workers=1)
     assert rep.written == 1  # only the TIFF, written with tifffile
-    files = [p.relative_to(tmp_path / "fresh").as_posix()
-             for p in (tmp_path / "fresh").rglob("*") if p.is_file()]
+    files = [p.relative_to(tmp_path / "fresh").as_posix() for p in outputs(tmp_path / "fresh")]
     assert files == ["four.tif"]
 
 
@@ -689,10 +695,8 @@ def test_dask_local_cluster_gives_byte_identical_files(tmp_path, dataset):
     assert rep.written == local.written == rep2.written == 5 and rep.failed == []
     assert seen[-1] == 5
     for a, b in [("local", "dask"), ("lm", "dm"), ("local", "dask2")]:
-        files_a = {p.relative_to(tmp_path / a): p.read_bytes()
-                   for p in (tmp_path / a).rglob("*") if p.is_file()}
-        files_b = {p.relative_to(tmp_path / b): p.read_bytes()
-                   for p in (tmp_path / b).rglob("*") if p.is_file()}
+        files_a = {p.relative_to(tmp_path / a): p.read_bytes() for p in outputs(tmp_path / a)}
+        files_b = {p.relative_to(tmp_path / b): p.read_bytes() for p in outputs(tmp_path / b)}
         assert files_a == files_b
 
 
@@ -795,6 +799,6 @@ def test_thread_workers_stop_when_progress_raises(tmp_path, dataset):
     with pytest.raises(Stop):
         presize.folder(src, tmp_path / "o", 90, workers=2, executor="threads",
                        progress=progress)
-    written = [p for p in (tmp_path / "o").rglob("*") if p.is_file()]
+    written = outputs(tmp_path / "o")
     assert 1 <= len(written) < 5
     assert not [p for p in written if p.name.startswith(".")]  # no partial temporary file

@@ -45,13 +45,22 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import ProgressCallback, report
+from .errors import ImageReadError, OutputPathError
 from .io import (
     TIFF_SUFFIXES,
+    Journal,
+    OutputTree,
     atomic_open,
     decode_into,
     images_by_stem,
     list_images,
+    load_pil,
+    open_pil,
+    pil_orientation,
+    pil_to_array,
     read_image,
+    remove_stale_temporaries,
+    source_trees,
 )
 
 __all__ = [
@@ -84,6 +93,10 @@ REDUCING_GAP = 3.0
 #: the smallest scale that keeps every side >= ``DRAFT_GAP`` x the output side; LANCZOS
 #: then does the rest. 2.0 is what Pillow's own ``thumbnail`` uses.
 DRAFT_GAP = 2.0
+#: The resume journal in ``dst``: what completed writes recorded (see :func:`folder`).
+JOURNAL_NAME = ".labelprep-presize.jsonl"
+#: fsync every output before it replaces anything (see docs/safety.md for its cost).
+DURABLE = True
 #: JPEG quality of written JPEG images.
 JPEG_QUALITY = 90
 
@@ -192,9 +205,17 @@ def _resize_plane_float(plane: np.ndarray, size_wh: tuple[int, int]) -> np.ndarr
 
 
 def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Resampled values back in ``dtype``: integers rounded and saturated to its range."""
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        # clip in float64 to bounds that are floats within the range (float(2**63 - 1)
+        # rounds up to 2**63, float32(2**32 - 1) to 2**32: casting those wraps)
+        lo, hi = float(info.min), float(info.max)
+        if int(hi) > info.max:
+            hi = float(np.nextafter(hi, -np.inf))
+        if int(lo) < info.min:  # pragma: no cover - powers of two are exact
+            lo = float(np.nextafter(lo, np.inf))
+        return np.clip(np.rint(values.astype(np.float64)), lo, hi).astype(dtype)
     return values.astype(dtype, copy=False)
 
 
@@ -430,32 +451,19 @@ def _transpose(im, orientation: int):
     return im if method is None else im.transpose(method)
 
 
-def _orientation(im) -> int:
-    try:
-        value = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - broken EXIF must not fail the image
-        return 1
-    return value if value in range(1, 9) else 1
-
-
 def _swap(hw: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (hw[1], hw[0]) if orientation in (5, 6, 7, 8) else hw
 
 
-def _open_pil(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        return Image.open(path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise _FileError(f"not a readable image ({exc})") from exc
-
-
 @contextlib.contextmanager
-def _atomic(dst: Path) -> Iterator[Any]:
-    """Yield a binary file in dst's folder (created if needed); it replaces dst on success."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(dst, "wb") as f:
+def _atomic(dst: Path, tree: OutputTree | None) -> Iterator[Any]:
+    """Yield a binary file for ``dst``, checked by the destination ``tree`` (its folders
+    created as needed); it replaces ``dst`` only once completely written."""
+    if tree is not None:
+        tree.prepare(dst)
+    else:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(dst, "wb", durable=DURABLE) as f:
         yield f
 
 
@@ -492,6 +500,11 @@ def _save_array(arr: np.ndarray, f, suffix: str, lossless: bool = False) -> None
     else:
         from PIL import Image
 
+        if arr.dtype == bool and arr.ndim == 2:
+            # a 1-bit mask stays 1-bit (mode "1"), read back as 0/1
+            _save_pil(Image.fromarray(arr.astype(np.uint8) * 255).convert("1"), f,
+                      _PIL_FORMATS[suffix], lossless)
+            return
         if arr.dtype != np.uint8 and not (arr.dtype == np.uint16 and arr.ndim == 2):
             if arr.dtype == bool:
                 arr = arr.astype(np.uint8)
@@ -523,8 +536,8 @@ def _array_shape(path: Path) -> tuple[int, ...]:
             return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
         except Exception as exc:
             raise _FileError(f"not a readable .npy array ({exc})") from exc
-    with _open_pil(path) as im:
-        return _swap((im.height, im.width), _orientation(im))
+    with open_pil(path) as im:
+        return _swap((im.height, im.width), pil_orientation(im, path, decode=False))
 
 
 def _check_2d(shape: tuple[int, ...], what: str) -> None:
@@ -562,12 +575,13 @@ def _load_image_file(src: Path, size: Size, upscale: bool) -> _Loaded:
 
     if suffix not in _PIL_FORMATS:
         raise _FileError(f"unsupported image format {suffix!r}")
-    with _open_pil(src) as im:
+    with open_pil(src) as im:
         try:
-            orientation = _orientation(im)
+            orientation = pil_orientation(im, src)  # PNG: decoded (strictly) here already
             in_hw = _swap((im.height, im.width), orientation)
             out_hw = output_shape(in_hw, size, upscale)
             if out_hw == in_hw and orientation == 1:
+                load_pil(im, src)  # copied as it is, but only if it decodes
                 return _Loaded(in_hw, out_hw, unchanged=True)
             out_stored = _swap(out_hw, orientation)  # (h, w) in the file's stored frame
             box = None
@@ -579,7 +593,7 @@ def _load_image_file(src: Path, size: Size, upscale: bool) -> _Loaded:
                 drafted = im.draft(im.mode if im.mode in ("L", "RGB") else None, request)
                 if drafted is not None:
                     box = drafted[1]  # the full image in drafted pixel coordinates
-            im.load()
+            load_pil(im, src)
             icc = im.info.get("icc_profile")
             source_mode = im.mode
             if im.mode == "P":
@@ -599,9 +613,9 @@ def _load_image_file(src: Path, size: Size, upscale: bool) -> _Loaded:
                 small = Image.fromarray(np.clip(np.asarray(small), 0, 65535).astype(np.uint16))
             if icc:
                 small.info["icc_profile"] = icc
-        except _FileError:
+        except (_FileError, ImageReadError):
             raise
-        except (OSError, SyntaxError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - Pillow's errors for broken pixel data
             raise _FileError(f"not a readable image ({exc})") from exc
     return _Loaded(in_hw, out_hw, pil=small)
 
@@ -625,6 +639,8 @@ def load(path: PathLike, size: Size, upscale: bool = False) -> np.ndarray:
         loaded = _load_image_file(path, size, upscale)
     except _FileError as exc:
         raise ValueError(f"cannot presize {path}: {exc}") from exc
+    except ImageReadError as exc:
+        raise ValueError(f"cannot presize {path}: {exc.reason}") from exc
     if loaded.array is not None:
         return loaded.array
     if loaded.unchanged:
@@ -633,18 +649,20 @@ def load(path: PathLike, size: Size, upscale: bool = False) -> np.ndarray:
     return arr.astype(np.uint16) if loaded.pil.mode.startswith("I;16") else arr
 
 
-def _presize_image_file(src: Path, dst: Path, size: Size, upscale: bool) -> tuple:
+def _presize_image_file(
+    src: Path, dst: Path, size: Size, upscale: bool, tree: OutputTree | None = None
+) -> tuple:
     """Write the presized ``src`` to ``dst`` atomically; return (input shape, output shape)."""
     loaded = _load_image_file(src, size, upscale)
     suffix = src.suffix.lower()
     if loaded.unchanged:
-        with _atomic(dst) as f, open(src, "rb") as s:
+        with _atomic(dst, tree) as f, open(src, "rb") as s:
             shutil.copyfileobj(s, f)
     elif loaded.array is not None:
-        with _atomic(dst) as f:
+        with _atomic(dst, tree) as f:
             _save_array(loaded.array, f, suffix)
     else:
-        with _atomic(dst) as f:
+        with _atomic(dst, tree) as f:
             _save_pil(loaded.pil, f, _PIL_FORMATS[suffix])
     return loaded.in_hw, loaded.out_hw
 
@@ -657,26 +675,21 @@ def _read_mask(src: Path):
             return read_image(src), None
         except ValueError as exc:
             raise _FileError(str(getattr(exc, "reason", exc))) from exc
-    with _open_pil(src) as im:
-        try:
-            # PNG/JPEG masks decode straight into an array (no Pillow copy, no tobytes)
-            pixels = decode_into(im)
-            orientation = _orientation(im)
-            palette = (im.getpalette(), im.info.get("transparency")) if im.mode == "P" else None
-            if pixels is not None and orientation == 1 and im.mode in ("L", "P", "I;16"):
-                return pixels, palette
-            im = _transpose(im, orientation)  # keeps the mode (and a palette)
-            if im.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-                return np.asarray(im).astype(np.uint16), None
-            if im.mode not in ("1", "L", "P", "I", "RGB", "RGBA", "LA"):
-                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            return np.asarray(im), palette  # P: label ids, with their palette
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise _FileError(f"not a readable mask ({exc})") from exc
+    with open_pil(src) as im:
+        # PNG/JPEG masks decode straight into an array (no Pillow copy, no tobytes)
+        pixels = decode_into(im)
+        load_pil(im, src)  # decodes whatever decode_into left (strictly), checks PNG CRCs
+        orientation = pil_orientation(im, src)
+        palette = (im.getpalette(), im.info.get("transparency")) if im.mode == "P" else None
+        if pixels is not None and orientation == 1 and im.mode in ("L", "P", "I;16"):
+            return pixels, palette
+        im = _transpose(im, orientation)  # keeps the mode (and a palette)
+        return pil_to_array(im), palette  # P: label ids, with their palette
 
 
 def _presize_mask_file(
-    src: Path, dst: Path, image_hw: tuple[int, int], size: Size, upscale: bool, method: str
+    src: Path, dst: Path, image_hw: tuple[int, int], size: Size, upscale: bool, method: str,
+    tree: OutputTree | None = None,
 ) -> tuple:
     from PIL import Image
 
@@ -693,7 +706,7 @@ def _presize_mask_file(
         raise _FileError(f"mask {src.name} has non-integer dtype {labels.dtype}")
     small = mask(labels, size, method, upscale)  # type: ignore[arg-type]
     suffix = dst.suffix.lower()
-    with _atomic(dst) as f:
+    with _atomic(dst, tree) as f:
         if palette is not None:
             out = Image.fromarray(small, "P")
             out.putpalette(palette[0])
@@ -733,6 +746,8 @@ class FolderReport:
     results: list[FileResult] = field(default_factory=list)
     missing_masks: list[Path] = field(default_factory=list)
     """Images (relative paths) with no mask in the ``masks`` tree; presized alone."""
+    removed: list[Path] = field(default_factory=list)
+    """Temporary files of killed runs removed from the destination folders."""
 
     @property
     def total(self) -> int:
@@ -751,6 +766,8 @@ class FolderReport:
         )
         if self.missing_masks:
             text += f"; {len(self.missing_masks)} without a mask"
+        if self.removed:
+            text += f"; removed {len(self.removed)} temporary files of an interrupted run"
         return text
 
 
@@ -764,19 +781,17 @@ class _Job:
     size: Any
     upscale: bool
     method: str
-    overwrite: bool
     error: str | None = None
+    tree: OutputTree | None = None
+    mask_tree: OutputTree | None = None
 
+    @property
+    def sources(self) -> list[Path]:
+        return [self.src] + ([self.mask_src] if self.mask_src is not None else [])
 
-def _up_to_date(src: Path, dst: Path, expected_hw: tuple[int, int] | None) -> bool:
-    try:
-        if dst.stat().st_mtime < src.stat().st_mtime:
-            return False
-        if expected_hw is None:
-            return True
-        return tuple(_array_shape(dst)[:2]) == tuple(expected_hw)
-    except (OSError, _FileError):
-        return False
+    @property
+    def outputs(self) -> list[Path]:
+        return [self.dst] + ([self.mask_dst] if self.mask_dst is not None else [])
 
 
 def _run_job(job: _Job) -> FileResult:
@@ -786,23 +801,6 @@ def _run_job(job: _Job) -> FileResult:
     try:
         if job.error:
             raise _FileError(job.error)
-        if not job.overwrite and job.dst.exists():
-            try:
-                in_hw = tuple(_array_shape(job.src)[:2])
-            except _FileError:
-                in_hw = None
-            if in_hw is not None:
-                out_hw = output_shape(in_hw, job.size, job.upscale)
-                fresh = _up_to_date(job.src, job.dst, out_hw) and (
-                    job.mask_src is None
-                    or _up_to_date(job.mask_src, job.mask_dst, out_hw)  # type: ignore[arg-type]
-                )
-                if fresh:
-                    result.status, result.input_shape, result.output_shape = (
-                        "skipped", in_hw, out_hw
-                    )
-                    return result
-        image_hw = None
         if job.mask_src is not None:
             # check the pair before writing anything
             image_hw = tuple(_array_shape(job.src)[:2])
@@ -812,13 +810,18 @@ def _run_job(job: _Job) -> FileResult:
                     f"mask {job.mask_src.name} has shape {tuple(mask_shape[:2])} but the image "
                     f"has shape {image_hw} (after EXIF orientation)"
                 )
-        in_hw, out_hw = _presize_image_file(job.src, job.dst, job.size, job.upscale)
+        in_hw, out_hw = _presize_image_file(job.src, job.dst, job.size, job.upscale, job.tree)
         if job.mask_src is not None:
             _presize_mask_file(
-                job.mask_src, job.mask_dst, in_hw, job.size, job.upscale, job.method  # type: ignore[arg-type]
+                job.mask_src, job.mask_dst, in_hw, job.size, job.upscale, job.method,  # type: ignore[arg-type]
+                job.mask_tree,
             )
         result.status, result.input_shape, result.output_shape = "written", in_hw, out_hw
     except _FileError as exc:
+        result.reason = str(exc)
+    except (ImageReadError, OutputPathError) as exc:
+        result.reason = getattr(exc, "reason", None) or str(exc)
+    except OSError as exc:  # an output that could not be written (full disk, ...)
         result.reason = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
         result.reason = f"{type(exc).__name__}: {exc}"
@@ -848,7 +851,7 @@ def _inside(child: Path, parent: Path) -> bool:
 
 def _plan(
     src: Path, dst: Path, masks: Path | None, masks_out: Path | None, size, upscale, method,
-    overwrite,
+    trees: tuple[OutputTree, OutputTree | None],
 ) -> tuple[list[_Job], list[Path]]:
     exclude = [dst] + ([masks, masks_out] if masks is not None else [])
     images = [p for p in list_images(src) if not any(_inside(p, e) for e in exclude)]
@@ -876,14 +879,22 @@ def _plan(
                 used.setdefault(mask_src, []).append(len(jobs))
             else:
                 missing.append(rel)
-        jobs.append(_Job(rel, p, dst / rel, mask_src, mask_dst, size, upscale, method, overwrite))
+        error = None
+        try:  # a symlink planted in a destination must not lead a write into the sources
+            trees[0].check(dst / rel)
+            if mask_dst is not None:
+                trees[1].check(mask_dst)  # type: ignore[union-attr]
+        except OutputPathError as exc:
+            error = str(exc)
+        jobs.append(_Job(rel, p, dst / rel, mask_src, mask_dst, size, upscale, method,
+                         error=error, tree=trees[0], mask_tree=trees[1]))
     for mask_src, idx in used.items():
         if len(idx) > 1:
             names = ", ".join(str(jobs[i].rel) for i in idx)
             for i in idx:
                 ambiguous[i] = f"ambiguous: images {names} would share the mask {mask_src.name}"
     for i, reason in ambiguous.items():
-        jobs[i] = dataclasses.replace(jobs[i], error=reason)
+        jobs[i] = dataclasses.replace(jobs[i], error=jobs[i].error or reason)
     return jobs, missing
 
 
@@ -1031,11 +1042,19 @@ def check_folders(
     then overwrite a source). Nothing is created. Used by :func:`folder` and the
     napari widget, so both refuse the same things with the same message.
 
+    Symlinked folders under ``src`` and ``masks`` are inputs too: an output folder must
+    not lie in, or contain, any folder they lead to.
+
     Raises
     ------
     ValueError
         Naming the bad argument and why.
     """
+    return _check_folders(src, dst, masks, masks_out)[0]
+
+
+def _check_folders(src, dst, masks, masks_out):
+    """:func:`check_folders`, plus the guarded destination trees (dst's, masks_out's)."""
     src_p = _resolve_dir(src, "src", must_exist=True)
     dst_p = _resolve_dir(dst, "dst", must_exist=False)
     masks_p = masks_out_p = None
@@ -1057,7 +1076,10 @@ def check_folders(
                 raise ValueError(f"{out_name} {out} must not be {in_name} or inside it ({inp})")
             if _inside(inp, out):
                 raise ValueError(f"{out_name} {out} must not contain {in_name} ({inp})")
-    return src_p, dst_p, masks_p, masks_out_p
+    inputs = source_trees(src_p) + (source_trees(masks_p) if masks_p is not None else [])
+    tree = OutputTree(dst_p, inputs)  # OutputPathError (a ValueError) if a link nests them
+    mask_tree = OutputTree(masks_out_p, inputs) if masks_out_p is not None else None
+    return (src_p, dst_p, masks_p, masks_out_p), (tree, mask_tree)
 
 
 def folder(
@@ -1105,9 +1127,11 @@ def folder(
         Files presized at the same time (default ``os.cpu_count()``); ``1`` runs
         everything in the calling thread.
     overwrite : bool
-        Redo outputs that are up to date. By default an output is skipped (resume) when
-        it exists, is not older than its source and has the expected shape (and so does
-        its mask).
+        Redo outputs that are up to date. By default an image is skipped (resume) only
+        when an earlier run with the same settings recorded it as completely written
+        (in ``dst/.labelprep-presize.jsonl``) and neither its sources nor its outputs
+        changed since (size and modification time): a half-written, replaced or
+        touched output is redone, never trusted.
     method : {"nearest", "mode"}
         Mask method, see :func:`mask`.
     upscale : bool
@@ -1140,9 +1164,12 @@ def folder(
 
     Notes
     -----
-    Outputs are written to a hidden temporary file in the destination folder and moved
-    into place with :func:`os.replace`, so an interrupted run never leaves a partial
-    file; sources are only ever read.
+    Sources are only ever read. Every output goes through :func:`labelprep.io.atomic_open`
+    (a hidden temporary file, every byte checked, fsync, then renamed into place) and
+    :class:`labelprep.io.OutputTree` (no write through a symlink out of ``dst`` or into
+    a source: such files fail alone, with the reason). Temporary files that a killed run
+    left in ``dst`` and ``masks_out`` are removed first (``FolderReport.removed``).
+    Corrupt or truncated sources fail alone; the others are written.
     """
     t0 = time.perf_counter()
     size = _check_size(size)
@@ -1154,18 +1181,40 @@ def folder(
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    src_p, dst_p, masks_p, masks_out_p = check_folders(src, dst, masks, masks_out)
-    jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, overwrite)
+    (src_p, dst_p, masks_p, masks_out_p), trees = _check_folders(src, dst, masks, masks_out)
+    jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, trees)
     out = FolderReport(missing_masks=missing)
+    out.removed = remove_stale_temporaries([p for p in (dst_p, masks_out_p) if p is not None])
+    journal = Journal(dst_p / JOURNAL_NAME, {"size": size, "upscale": upscale, "method": method,
+                                         "masks": masks_out_p})
     by_rel: dict[Path, FileResult] = {}
-    report(progress, 0, len(jobs))
+    by_key = {j.rel.as_posix(): j for j in jobs}
+    todo = []
+    for job in jobs:
+        info = None if overwrite or job.error else journal.done(
+            job.rel.as_posix(), job.sources, job.outputs)
+        if info is None:
+            todo.append(job)
+        else:
+            by_rel[job.rel] = FileResult(
+                job.rel, "skipped", job.dst, job.mask_src, job.mask_dst,
+                input_shape=tuple(info.get("in", ())), output_shape=tuple(info.get("out", ())))
+    report(progress, len(by_rel), len(jobs))
 
     def on_done(results: list[FileResult]) -> None:
         for r in results:
             by_rel[r.source] = r
+            if r.status == "written":  # its outputs are complete: resume may trust them
+                job = by_key[r.source.as_posix()]
+                with contextlib.suppress(OSError):
+                    journal.record(r.source.as_posix(), job.sources, job.outputs,
+                                   {"in": r.input_shape, "out": r.output_shape})
         report(progress, len(by_rel), len(jobs))
 
-    _execute(jobs, int(workers), scheduler, on_done, executor)
+    try:
+        _execute(todo, int(workers), scheduler, on_done, executor)
+    finally:
+        journal.compact()
     out.results = [by_rel[j.rel] for j in jobs]
     for r in out.results:
         if r.status == "written":

@@ -1,200 +1,178 @@
-"""Reading images and labelled stacks from disk, with errors that name the file.
+"""Reading one image file: every decode error, truncation or CRC failure is an error.
 
-One place for file reading, shared by every feature, the CLI and the widgets:
-
-- :func:`read_image` reads one 2D (or 3D) image: TIFF (tifffile), PNG/JPEG/BMP/... (Pillow,
-  EXIF orientation applied), or ``.npy``.
-- :func:`read_image_pooled` is :func:`read_image` for readers that keep many decoded
-  images and drop them in turn: JPEG/PNG are decoded straight into buffers recycled
-  through a :class:`BufferPool` (no Pillow image memory, no copies).
-- :func:`read_stack` reads a labelled stack: a (multi-page) TIFF, a folder of 2D slices
-  (natural sort order), or a ``.npy`` (memory-mapped, not loaded).
-- :func:`list_images` lists the image files under a folder, recursively, sorted.
-- :func:`open_lazy` opens a stack lazily as a dask array (nothing read until computed):
-  a zarr array or group, an OME-Zarr image (highest resolution), a (large) TIFF, a
-  ``.npy`` or a folder of 2D slices. For stacks bigger than memory.
-
-Unreadable or corrupt files raise :class:`ImageReadError` (a ``ValueError``) whose message
-names the file and the reason.
+Pillow formats are opened, fully decoded (no partial pixels from a truncated or
+corrupt stream) and, for PNG, every chunk's CRC checked; TIFFs through tifffile, with
+the declared size checked against the memory this machine has before anything is
+allocated; ``.npy`` through NumPy. Whatever goes wrong becomes one
+:class:`~labelprep.errors.ImageReadError` naming the file and the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
-import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ._progress import ProgressCallback, report
-
-__all__ = [
-    "atomic_path",
-    "atomic_open",
-    "BufferPool",
-    "decode_into",
-    "IMAGE_SUFFIXES",
-    "TIFF_SUFFIXES",
-    "ImageReadError",
-    "is_zarr_path",
-    "images_by_stem",
-    "list_images",
-    "natural_key",
-    "open_lazy",
-    "read_image",
-    "read_image_pooled",
-    "read_stack",
-]
-
-TIFF_SUFFIXES = (".tif", ".tiff")
-PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES + (".npy",)
+from ..errors import ImageReadError
+from ._files import TIFF_SUFFIXES
+from ._limits import check_fits
 
 PathLike = str | os.PathLike
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "too big for this machine's memory"
+    text = str(exc) or type(exc).__name__
+    return f"{text} ({type(exc).__name__})" if type(exc).__name__ not in text else text
+
+
 @contextlib.contextmanager
-def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """Write a file all at once: yield a temporary path beside ``path``, then rename it.
+def open_pil(path: PathLike) -> Iterator:
+    """Open an image with Pillow; any failure (also inside the block) is an
+    :class:`ImageReadError` naming ``path``. Decompression bombs are refused."""
+    from PIL import Image
 
-    On normal exit the temporary file replaces ``path`` with :func:`os.replace` (atomic on
-    the same file system), so readers see the old file or the new one, never half of
-    one. On any exception the temporary file is removed and ``path`` is left untouched.
-    ``suffix`` lets libraries that choose a format by extension (Pillow, tifffile) see
-    the right one, e.g. ``atomic_path("a.png", suffix=".png")``.
-
-    Examples
-    --------
-    >>> with atomic_path("table.csv") as tmp:          # doctest: +SKIP
-    ...     df.to_csv(tmp)
-    """
     path = Path(path)
-    folder = path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        with Image.open(path) as im:
+            yield im
+    except ImageReadError:
         raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken files
+        raise ImageReadError(path, f"not a readable image: {_reason(exc)}") from exc
 
 
-@contextlib.contextmanager
-def atomic_open(path: PathLike, mode: str = "wb", **kwargs) -> Iterator:
-    """``open(path, mode)`` that replaces ``path`` only if the ``with`` block succeeds."""
-    if not any(c in mode for c in "wx"):
-        raise ValueError(f"atomic_open is for writing; got mode {mode!r}")
-    with atomic_path(path) as tmp, open(tmp, mode.replace("x", "w"), **kwargs) as f:
-        yield f
+def verify_png(path: PathLike) -> None:
+    """Check every chunk's CRC of a PNG file (Pillow's ``verify``); raise if one fails.
 
-
-class ImageReadError(ValueError):
-    """A file could not be read as an image; the message names the file and why."""
-
-    def __init__(self, path: PathLike, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"cannot read {self.path}: {reason}")
-
-
-def natural_key(path: PathLike) -> list:
-    """Sort key where 'slice2' < 'slice10' (digits compared as numbers)."""
-    parts = re.split(r"(\d+)", Path(path).name)
-    return [int(p) if p.isdigit() else p.lower() for p in parts]
-
-
-def list_images(folder: PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
-    """Image files under ``folder`` (recursively), as sorted paths.
-
-    Hidden files and folders (starting with '.') are skipped, as are files whose suffix
-    (case-insensitive) is not in ``suffixes``.
+    Pillow's decoder skips the CRCs of the pixel data, so a flipped byte there can
+    decode to wrong pixels without an error.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"not a folder: {root}")
-    wanted = tuple(s.lower() for s in suffixes)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if not name.startswith(".") and name.lower().endswith(wanted):
-                found.append(Path(dirpath) / name)
-    rel = {p: p.relative_to(root) for p in found}
-    return sorted(found, key=lambda p: [natural_key(part) for part in rel[p].parts])
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"corrupt PNG: {_reason(exc)}") from exc
 
 
-def images_by_stem(
-    folder: PathLike, exclude: Sequence[PathLike] = ()
-) -> dict[tuple[str, str], list[Path]]:
-    """Image files under ``folder`` keyed by (relative parent as posix, stem): for pairing.
+def load_pil(im, path: PathLike) -> None:
+    """Decode an opened Pillow image completely, strictly (PNG: CRCs checked too)."""
+    from PIL import ImageFile
 
-    This is how a mask is found for an image (``img/a/b/x.jpg`` pairs with
-    ``masks/a/b/x.*``, any image extension): look up ``(rel.parent.as_posix(), rel.stem)``.
-    Several files under one key (``x.png`` and ``x.tif``) make the pairing ambiguous: the
-    caller decides what to do. Files inside any ``exclude`` folder are left out.
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone allowed partial pixels: not here
+        raise ImageReadError(path, "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; refusing "
+                                   "to read images that may be truncated")
+    try:
+        im.load()
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"not a readable image: {_reason(exc)}") from exc
+    if im.format == "PNG" and not getattr(im, "_labelprep_crc_checked", False):
+        verify_png(path)
+        im._labelprep_crc_checked = True
+
+
+def pil_orientation(im, path: PathLike, decode: bool = True) -> int:
+    """EXIF orientation (1..8) of an opened image; 1 when absent or unparsable.
+
+    For formats whose EXIF may follow the pixels (PNG), the image is decoded first,
+    strictly, so that a decode error is never mistaken for broken EXIF; with
+    ``decode=False`` (a header-only look, e.g. for shapes) only the EXIF found before
+    the pixels is read.
     """
-    root = Path(folder)
-    skip = [Path(e) for e in exclude]
-    by_stem: dict[tuple[str, str], list[Path]] = {}
-    for p in list_images(root):
-        if any(p == e or e in p.parents for e in skip):
-            continue
-        rel = p.relative_to(root)
-        by_stem.setdefault((rel.parent.as_posix(), p.stem), []).append(p)
-    return by_stem
+    from PIL import Image
+
+    pending = bool(getattr(im, "tile", None)) and im.format not in ("JPEG", "MPO")
+    if pending and decode:
+        load_pil(im, path)
+        pending = False
+    try:
+        if pending:
+            data = im.info.get("exif")
+            if not data:
+                return 1
+            exif = Image.Exif()
+            exif.load(data)
+        else:
+            exif = im.getexif()
+        value = int(exif.get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - broken EXIF metadata must not fail the image
+        return 1
+    return value if value in range(1, 9) else 1
 
 
-def _pil_array(im) -> np.ndarray:
-    """The pixels of an opened Pillow image as read_image returns them (EXIF applied)."""
-    from PIL import ImageOps
+def pil_to_array(im) -> np.ndarray:
+    """The pixels of a loaded Pillow image as this project reads them.
 
-    ImageOps.exif_transpose(im, in_place=True)  # no copy when upright
+    Palette images keep their indices (label ids), 16-bit greyscale stays uint16, 1-bit
+    images are bool with values 0/1, other modes become L, LA, RGB, RGBA, I or F.
+    """
     if im.mode == "P":
-        # palette images are label images: keep the indices, not the colours
         return np.asarray(im)
+    if im.mode == "1":
+        # np.asarray of mode "1" can hold bytes 0/255 behind a bool dtype: compare instead
+        return np.asarray(im.convert("L")) != 0
     if im.mode in ("I;16", "I;16B", "I;16L"):
         return np.asarray(im).astype(np.uint16, copy=False)
-    if im.mode not in ("1", "L", "RGB", "RGBA", "I", "F", "LA"):
+    if im.mode not in ("L", "RGB", "RGBA", "I", "F", "LA"):
         im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
     return np.asarray(im)
 
 
-def _read_pil(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _pil_array(im, path: PathLike) -> np.ndarray:
+    """Pixels of an opened image, decoded strictly, EXIF orientation applied."""
+    from PIL import ImageOps
 
-    try:
-        with Image.open(path) as im:
-            return _pil_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(path, f"not a readable image ({exc})") from exc
+    load_pil(im, path)
+    ImageOps.exif_transpose(im, in_place=True)  # no copy when upright
+    return pil_to_array(im)
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    with open_pil(path) as im:
+        return _pil_array(im, path)
 
 
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     try:
-        return tifffile.imread(path)
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
-        raise ImageReadError(path, f"not a readable TIFF ({exc})") from exc
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            check_fits(int(np.prod(series.shape, dtype=np.int64)) * series.dtype.itemsize,
+                       path, f"a {series.dtype} array of shape {tuple(series.shape)}")
+            return tif.asarray()
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile, zlib, imagecodecs errors
+        raise ImageReadError(path, f"not a readable TIFF: {_reason(exc)}") from exc
 
 
 def _read_npy(path: Path, mmap: bool = False) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ImageReadError(path, f"not a readable .npy array ({exc})") from exc
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"not a readable .npy array: {_reason(exc)}") from exc
+    if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
+        raise ImageReadError(path, "not a plain .npy array")
+    expected = arr.nbytes + arr.offset if isinstance(arr, np.memmap) else arr.nbytes
+    if path.stat().st_size < expected:
+        raise ImageReadError(path, "truncated .npy file")
+    if mmap:
+        return arr
+    check_fits(arr.nbytes, path, f"a {arr.dtype} array of shape {arr.shape}")
+    try:
+        return np.array(arr)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"not a readable .npy array: {_reason(exc)}") from exc
 
 
 def read_image(path: PathLike) -> np.ndarray:
@@ -202,14 +180,25 @@ def read_image(path: PathLike) -> np.ndarray:
 
     TIFF via tifffile, ``.npy`` via NumPy, other formats via Pillow with the EXIF
     orientation applied (so a mask stays aligned with its photo). Palette images keep
-    their indices (label ids), 16-bit greyscale stays 16-bit.
+    their indices (label ids), 16-bit greyscale stays 16-bit, 1-bit images are bool.
+    Every decode error, truncation or CRC failure is an error: no partial pixels.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ImageReadError
-        If the file is corrupt or not an image; the message names the file.
+        If the file is corrupt, truncated, not an image, or declares more pixels than
+        this machine's memory holds; the message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.npy"
+    >>> np.save(p, np.eye(2, dtype=np.uint8))
+    >>> read_image(p)
+    array([[1, 0],
+           [0, 1]], dtype=uint8)
     """
     path = Path(path)
     if not path.is_file():
@@ -220,8 +209,6 @@ def read_image(path: PathLike) -> np.ndarray:
     if suffix == ".npy":
         return _read_npy(path)
     return _read_pil(path)
-
-
 class BufferPool:
     """Decode buffers handed back for reuse by :func:`read_image_pooled`.
 
@@ -345,249 +332,19 @@ def read_image_pooled(path: PathLike, pool: BufferPool) -> np.ndarray:
         return read_image(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            out = decode_into(im, pool)
-            if out is not None and im.getexif().get(0x0112, 1) != 1:
-                # to be rotated: the usual way (a copy), then give the buffer back
-                rotated = _pil_array(im)
-                pool.release(out)
-                return rotated
-            if out is None:
-                return _pil_array(im)
-            out.flags.writeable = False  # as read_image's arrays
-            return out
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(path, f"not a readable image ({exc})") from exc
-
-
-def _slice_reader(path: Path):
-    """The slices of a folder stack: (sorted paths, first plane, checked reader of a slice).
-
-    Slices are the image files directly in ``path``, in natural order; every slice must
-    be 2D with the first one's shape and dtype, which the returned reader checks.
-    """
-    slices = sorted(
-        (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-         and not p.name.startswith(".")),
-        key=natural_key,
-    )
-    if not slices:
-        raise ValueError(f"no image slices found in folder {path}")
-    first = read_image(slices[0])
-    if first.ndim != 2:
-        raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
-
-    def read_slice(p: Path) -> np.ndarray:
-        plane = read_image(p)
-        if plane.shape != first.shape or plane.dtype != first.dtype:
-            raise ValueError(
-                f"slice {p.name} has shape {plane.shape} and dtype {plane.dtype}, but "
-                f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
-            )
-        return plane
-
-    return slices, first, read_slice
-
-
-def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.ndarray:
-    """Read a labelled stack: a TIFF, a folder of 2D slices, or a ``.npy`` file.
-
-    A folder's slices (any of :data:`IMAGE_SUFFIXES`, directly inside it) are sorted
-    naturally ('z2' before 'z10') and must all have the same shape and dtype. ``.npy``
-    files are memory-mapped read-only rather than loaded. ``progress(done, total)`` is
-    called per slice for folders.
-
-    Raises
-    ------
-    FileNotFoundError, ImageReadError, ValueError
-        Missing path; unreadable file; slices of mixed shape/dtype or an empty folder.
-    """
-    path = Path(path)
-    if path.is_dir():
-        slices, first, read_slice = _slice_reader(path)
-        stack = np.empty((len(slices), *first.shape), dtype=first.dtype)
-        stack[0] = first
-        report(progress, 1, len(slices))
-        for i, p in enumerate(slices[1:], start=1):
-            stack[i] = read_slice(p)
-            report(progress, i + 1, len(slices))
-        return stack
-    if not path.exists():
-        raise FileNotFoundError(f"no such file or folder: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        out = _read_npy(path, mmap=True)
-    elif suffix in TIFF_SUFFIXES:
-        out = _read_tiff(path)
-    else:
-        raise ImageReadError(
-            path, "unsupported stack format (expected .tif/.tiff, .npy or a folder of slices)"
-        )
-    report(progress, 1, 1)
-    return out
-
-
-# ============================================================================ lazy
-def is_zarr_path(path: PathLike) -> bool:
-    """True if ``path`` is a directory holding zarr (v2 or v3) metadata (never raises)."""
-    try:
-        p = Path(path)
-        return p.is_dir() and any(
-            (p / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs")
-        )
-    except OSError:
-        return False
-
-
-def _multiscale_path(attrs: dict) -> str | None:
-    """Path of the highest-resolution dataset of an OME-Zarr (NGFF) image, or None.
-
-    NGFF <= 0.4 keeps ``multiscales`` in the group attributes, 0.5 under ``ome``.
-    ``datasets`` are ordered from highest to lowest resolution.
-    """
-    multiscales = attrs.get("multiscales")
-    if multiscales is None and isinstance(attrs.get("ome"), dict):
-        multiscales = attrs["ome"].get("multiscales")
-    try:
-        return str(multiscales[0]["datasets"][0]["path"])
-    except (TypeError, KeyError, IndexError):
-        return None
-
-
-def _zarr_array(node, path: Path):
-    """The array to open in a zarr node: itself, an OME-Zarr's level 0, or the only array."""
-    import zarr
-
-    if isinstance(node, zarr.Array):
-        return node
-    attrs = dict(node.attrs)
-    if "labelprep_index_version" in attrs:
-        raise ImageReadError(
-            path, "this is a labelprep voxel index, not a stack: open it with "
-            "labelprep.chunked.open_index"
-        )
-    level = _multiscale_path(attrs)
-    if level is not None:
+    with open_pil(path) as im:
+        out = decode_into(im, pool)
+        if out is None:
+            return _pil_array(im, path)
         try:
-            return _zarr_array(node[level], path)
-        except KeyError:
-            raise ImageReadError(
-                path, f"OME-Zarr multiscale dataset {level!r} is missing"
-            ) from None
-    names = sorted(node.array_keys())
-    if len(names) == 1:
-        return node[names[0]]
-    groups = sorted(node.group_keys())
-    if not names:
-        hint = f" (it holds groups {', '.join(groups)}: open one of them)" if groups else ""
-        raise ImageReadError(path, f"zarr group holds no array{hint}")
-    raise ImageReadError(
-        path, f"zarr group holds several arrays ({', '.join(names)}) and no OME-Zarr "
-        f"multiscales metadata: open one of them, e.g. {path / names[0]}"
-    )
-
-
-def _lazy_zarr(path: Path, chunks):
-    import dask.array as da
-
-    try:
-        import zarr
-    except ImportError as exc:  # pragma: no cover - optional dependency
-        raise ImportError("reading zarr needs zarr: pip install 'napari-labelprep[dask]'") from exc
-    try:
-        node = zarr.open(os.fspath(path), mode="r")
-    except Exception as exc:  # zarr raises many kinds of errors for broken metadata
-        raise ImageReadError(path, f"not a readable zarr store ({exc})") from exc
-    arr = _zarr_array(node, path)
-    return da.from_zarr(arr, chunks=chunks)
-
-
-def _lazy_tiff(path: Path, chunks):
-    import dask.array as da
-    import tifffile
-    import zarr
-
-    try:
-        store = tifffile.imread(path, aszarr=True)
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError,
-            NotImplementedError) as exc:
-        raise ImageReadError(path, f"not a readable TIFF ({exc})") from exc
-    try:
-        node = zarr.open(store, mode="r")
-        arr = _zarr_array(node, path)
-    except ImageReadError:
-        raise
-    except Exception as exc:
-        raise ImageReadError(path, f"TIFF cannot be read lazily ({exc})") from exc
-    return da.from_zarr(arr, chunks=chunks)
-
-
-def _lazy_slices(path: Path, chunks):
-    import dask
-    import dask.array as da
-
-    slices, first, read = _slice_reader(path)
-    planes = [
-        da.from_delayed(dask.delayed(read, pure=True)(p), shape=first.shape, dtype=first.dtype)
-        for p in slices
-    ]
-    stack = da.stack(planes)
-    return stack if chunks is None or chunks == "auto" else stack.rechunk(chunks)
-
-
-def open_lazy(path: PathLike, chunks="auto"):
-    """Open a stack lazily as a dask array: nothing is read until it is computed.
-
-    Supported: a zarr directory (v2 or v3) holding one array, or a group with
-    OME-Zarr (NGFF) ``multiscales`` metadata, of which the *highest-resolution* level
-    (the first dataset) is opened; a TIFF (tifffile's zarr interface: tiles, strips
-    or pages are read on demand); a ``.npy`` (memory-mapped); a folder of 2D slices
-    (one chunk per slice, read on demand).
-
-    Parameters
-    ----------
-    path : str or Path
-    chunks : "auto", None, int or tuple
-        dask chunking. ``"auto"`` (default): multiples of the storage chunks (zarr
-        chunks, TIFF tiles or pages) of about dask's ``array.chunk-size`` (128 MiB by
-        default), so that a TIFF of thousands of pages is not thousands of tasks.
-        ``None`` keeps the storage chunks.
-
-    Returns
-    -------
-    dask.array.Array
-
-    Raises
-    ------
-    FileNotFoundError, ImageReadError, ValueError
-        Missing path; unreadable or unsupported file or store (the message names
-        it); a folder with no slices or slices of mixed shape.
-
-    Examples
-    --------
-    >>> stack = open_lazy("labels.zarr")            # doctest: +SKIP
-    >>> from labelprep import LabelIndex
-    >>> idx = LabelIndex.build(stack)               # doctest: +SKIP
-    """
-    import dask.array as da
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file or folder: {path}")
-    if path.is_dir():
-        if is_zarr_path(path) or path.suffix.lower() == ".zarr":
-            return _lazy_zarr(path, chunks)
-        return _lazy_slices(path, chunks)
-    suffix = path.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
-        return _lazy_tiff(path, chunks)
-    if suffix == ".npy":
-        arr = _read_npy(path, mmap=True)
-        return da.from_array(arr, chunks=chunks if chunks is not None else "auto")
-    raise ImageReadError(
-        path, "unsupported stack format for lazy reading (expected a zarr or OME-Zarr "
-        "folder, .tif/.tiff, .npy or a folder of slices)"
-    )
+            load_pil(im, path)  # decoded already: checks the PNG CRCs
+            rotated = pil_orientation(im, path) != 1
+        except BaseException:
+            pool.release(out)
+            raise
+        if rotated:  # the usual way (a copy), then give the buffer back
+            arr = _pil_array(im, path)
+            pool.release(out)
+            return arr
+        out.flags.writeable = False  # as read_image's arrays
+        return out
