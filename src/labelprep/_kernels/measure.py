@@ -15,6 +15,11 @@ statistics (O(objects)); objects run in parallel (``prange``), each on one threa
   last): the row is found by one division when a voxel leaves the current row, its other
   coordinates only when the row's weight is flushed, and within a row only the column
   ``f - row_start`` changes.
+- The gather is latency-bound (an object's rows lie a row or a slice of the image apart,
+  so most rows are a cache miss the hardware prefetcher cannot foresee), but the addresses
+  are known in advance: each voxel asks for the image line of the voxel
+  ``PREFETCH_AHEAD`` places further on (in this object or the next). On the 250 x 700 x
+  700 blob stack this made the pass ~2x faster on one thread.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import prange
+
+from .index import _prefetch
+
+#: How many voxels ahead (in ``voxel_indices``) the image is prefetched. 64 and 128 were
+#: equally good on the blob stack, 16 and 32 slower (one thread, float32 image).
+PREFETCH_AHEAD = 64
 
 
 @numba.njit(cache=True, nogil=True)
@@ -62,6 +73,7 @@ def intensity_stats(values, voxel_indices, offsets, shape, weighted, shift, s1, 
     nchan = values.shape[1]
     ncols = shape[shape.shape[0] - 1]
     last = shape.shape[0] - 1
+    end = voxel_indices.shape[0] - 1
     for i in prange(n):
         s = offsets[i]
         e = offsets[i + 1]
@@ -80,6 +92,7 @@ def intensity_stats(values, voxel_indices, offsets, shape, weighted, shift, s1, 
                 rw = 0.0  # intensity sum of the current row
                 wx = 0.0  # sum(v * column) over the object
                 for j in range(s, e):
+                    _prefetch(values, np.int64(voxel_indices[min(j + PREFETCH_AHEAD, end)]), c)
                     f = np.int64(voxel_indices[j])
                     v = values[f, c]
                     d = np.float64(v) - k0
@@ -105,6 +118,7 @@ def intensity_stats(values, voxel_indices, offsets, shape, weighted, shift, s1, 
                 ws[i, last, c] += wx
             else:
                 for j in range(s, e):
+                    _prefetch(values, np.int64(voxel_indices[min(j + PREFETCH_AHEAD, end)]), c)
                     v = values[voxel_indices[j], c]
                     d = np.float64(v) - k0
                     a1 += d
@@ -129,6 +143,7 @@ def medians(values, voxel_indices, offsets, out):
     (as ``np.median``: the mean of the two middle values for an even count; NaN if any)."""
     n = offsets.shape[0] - 1
     nchan = values.shape[1]
+    end = voxel_indices.shape[0] - 1
     for i in prange(n):
         s = offsets[i]
         e = offsets[i + 1]
@@ -136,6 +151,7 @@ def medians(values, voxel_indices, offsets, out):
         for c in range(nchan):
             nan = False
             for j in range(s, e):
+                _prefetch(values, np.int64(voxel_indices[min(j + PREFETCH_AHEAD, end)]), c)
                 v = np.float64(values[voxel_indices[j], c])
                 nan |= v != v
                 buf[j - s] = v
