@@ -72,7 +72,7 @@ def test_summary_thousands():
     table.attrs["thresholds"] = {"tiny": 9.4, "huge": 12345.0, "low_fill": 0.1,
                                  "connectivity": 1}
     assert qa_command.summary(table) == (
-        "120 of 15,034 objects flagged: 120 tiny (< 9 voxels), 3 huge (> 12,345 voxels), "
+        "120 of 15,034 objects flagged: 120 tiny (< 9.4 voxels), 3 huge (> 12,345 voxels), "
         "40 touch the border, 30 in a single slice, 12 low fill (< 0.1 of the bbox), "
         "7 fragmented (connectivity 1)")
 

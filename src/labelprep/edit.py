@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ._kernels.edit import Rows
 from .index import LabelIndex
 
 __all__ = ["EditResult", "EditSession"]
@@ -55,19 +56,11 @@ class EditResult:
         return tuple(sorted({*self.removed, *self.added, *self.changed}))
 
 
-class _Rows:
-    """A few index rows detached from the session (labels ascending, CSR voxels)."""
-
-    def __init__(self, labels, counts, bboxes, centroids, voxels, offsets):
-        self.labels, self.counts, self.bboxes = labels, counts, bboxes
-        self.centroids, self.voxels, self.offsets = centroids, voxels, offsets
-
-
 @dataclass
 class _Record:
     result: EditResult
-    removed: _Rows  # rows taken out of the index
-    added: _Rows  # rows put in their place
+    removed: Rows  # rows taken out of the index
+    added: Rows  # rows put in their place
     moves: tuple  # (voxels, starts, stops, old values, new values): the painted segments
 
 
@@ -132,17 +125,15 @@ class EditSession:
                              f"{labels.shape} {labels.dtype}")
         self._arr = labels
         native = labels.dtype.isnative and labels.flags.c_contiguous
-        self._flat = labels.reshape(-1) if native else None
+        self._flat = np.asarray(labels).reshape(-1) if native else None
         self._bg = index.background
         self.fill = 0 if self._bg is None else self._bg  #: the value deleted voxels get
-        self._L, self._C, self._O = index.labels, index.counts, index.offsets
-        self._B, self._Ce = index.bboxes, index.centroids
-        self._buf = np.array(index.voxel_indices)  # own, writeable copy
-        self._shape = np.array(index.shape, dtype=np.int64)
+        self._s = kernels.Store(index)  # the index's arrays, with a writeable voxel buffer
         self._index: LabelIndex | None = index
-        self._meta = dict(shape=index.shape, dtype=index.dtype, background=index.background)
-        if len(index) and not np.array_equal(self._read(self._buf[self._O[:-1]]),
-                                             self._L.astype(labels.dtype)):
+        self._meta = {"shape": index.shape, "dtype": index.dtype,
+                      "background": index.background}
+        if len(index) and not np.array_equal(self._read(self._s.buf[self._s.offsets[:-1]]),
+                                             self._s.labels.astype(labels.dtype)):
             raise ValueError("index does not describe labels (its objects' first voxels "
                              "hold other values): build it from this array")
         self._log: list[_Record] = []
@@ -158,10 +149,10 @@ class EditSession:
     def index(self) -> LabelIndex:
         """The index of :attr:`labels` as it is now (equal to a fresh build)."""
         if self._index is None:
-            n = int(self._O[-1])
-            self._index = LabelIndex(labels=self._L, counts=self._C, offsets=self._O,
-                                     voxel_indices=self._buf[:n], bboxes=self._B,
-                                     centroids=self._Ce, **self._meta)
+            n = int(self._s.offsets[-1])
+            self._index = LabelIndex(labels=self._s.labels, counts=self._s.counts, offsets=self._s.offsets,
+                                     voxel_indices=self._s.buf[:n], bboxes=self._s.bboxes,
+                                     centroids=self._s.centroids, **self._meta)
         return self._index
 
     @property
@@ -177,30 +168,30 @@ class EditSession:
         """Set the voxels of the objects ``ids`` to :attr:`fill` (KeyError if one is
         not in the stack)."""
         rows = self._rows_of(ids)
-        if self._bg is None and self.fill in self._L[rows].tolist():
+        if self._bg is None and self.fill in self._s.labels[rows].tolist():
             raise ValueError(f"label {self.fill} is the fill value of this session "
                              "(background=None) and cannot be deleted")
         return self._delete_rows(rows, "delete")
 
     def remove_small(self, min_voxels: int) -> EditResult:
-        """Delete every object of fewer than ``min_voxels`` voxels (as
-        ``skimage.morphology.remove_small_objects(labels, min_size=min_voxels)``)."""
+        """Delete every object of fewer than ``min_voxels`` voxels (as skimage's
+        ``remove_small_objects(labels, max_size=min_voxels - 1)``)."""
         min_voxels = operator.index(min_voxels)
         if min_voxels < 0:
             raise ValueError(f"min_voxels must be >= 0, got {min_voxels}")
-        return self._delete_rows(self._not_fill(np.flatnonzero(self._C < min_voxels)),
+        return self._delete_rows(self._not_fill(np.flatnonzero(self._s.counts < min_voxels)),
                                  "remove_small")
 
     def keep(self, ids: int | Iterable[int]) -> EditResult:
         """Delete every object except ``ids``."""
-        rows = np.setdiff1d(np.arange(len(self._L)), self._rows_of(ids))
+        rows = np.setdiff1d(np.arange(len(self._s.labels)), self._rows_of(ids))
         return self._delete_rows(self._not_fill(rows), "keep")
 
     def merge(self, ids: int | Iterable[int], into: int | None = None) -> EditResult:
         """Merge the objects ``ids`` into one labelled ``into``: by default the smallest
         of ``ids``; it may be any other label, present (merged too) or not."""
         rows = self._rows_of(ids)
-        target = int(self._L[rows].min()) if into is None else self._check_label(into, "into")
+        target = int(self._s.labels[rows].min()) if into is None else self._check_label(into, "into")
         if self._bg is not None and target == self._bg:
             raise ValueError(f"into={target} is the background; use delete()")
         return self._merge_rows(rows, target, "merge")
@@ -214,7 +205,7 @@ class EditSession:
             return self._delete_rows(rows, "relabel")
         return self._merge_rows(rows, new, "relabel")
 
-    def split(self, id: int, connectivity: int = 1) -> EditResult:  # noqa: A002
+    def split(self, id: int, connectivity: int = 1) -> EditResult:
         """Split object ``id`` into its connected components (``connectivity`` 1..ndim, as
         in ``scipy.ndimage.generate_binary_structure``). The largest piece keeps ``id`` (of
         equal ones, the first in raster order); the others get the next free labels
@@ -226,10 +217,10 @@ class EditSession:
         if isinstance(connectivity, bool) or not 1 <= operator.index(connectivity) <= ndim:
             raise ValueError(f"connectivity must be 1..{ndim}, got {connectivity!r}")
         rows = self._rows_of([id])
-        removed = self._take(rows)
+        removed = self._s.take(rows)
         v = removed.voxels
         comp = np.empty(v.shape[0], dtype=np.int64)
-        ncomp = component_ids(v, self._shape, *backward_offsets(self._meta["shape"],
+        ncomp = component_ids(v, self._s.shape, *backward_offsets(self._meta["shape"],
                                                                  connectivity), comp)
         if ncomp == 1:
             return EditResult("split")
@@ -237,13 +228,13 @@ class EditSession:
         stops = np.cumsum(np.bincount(comp, minlength=ncomp))
         starts = np.r_[0, stops[:-1]]
         big = int(np.argmax(stops - starts))  # the largest piece (the first of equals)
-        ids = np.empty(ncomp, dtype=self._L.dtype)
-        ids[big] = self._L[rows[0]]
+        ids = np.empty(ncomp, dtype=self._s.labels.dtype)
+        ids[big] = self._s.labels[rows[0]]
         ids[np.arange(ncomp) != big] = self._free_ids(ncomp - 1)
-        added = self._make_rows(ids, [grouped[s:e] for s, e in zip(starts, stops)])
+        added = self._s.make(ids, [grouped[s:e] for s, e in zip(starts, stops)])
         other = np.flatnonzero(np.arange(ncomp) != big)
         moves = (grouped, starts[other], stops[other],
-                 np.full(ncomp - 1, ids[big], dtype=self._L.dtype),
+                 np.full(ncomp - 1, ids[big], dtype=self._s.labels.dtype),
                  ids[other])
         result = EditResult("split", added=tuple(ids[other].tolist()),
                             changed=(int(ids[big]),),
@@ -251,27 +242,27 @@ class EditSession:
         return self._commit(result, rows, removed, added, moves)
 
     def undo(self) -> EditResult | None:
-        """Undo the last operation (array bytes and index restored exactly); None if
-        there is nothing to undo. Returns what the undo changed."""
+        """Undo the last operation (array bytes and index restored exactly); returns what
+        the undo changed, or None if there is nothing to undo."""
         if not self.can_undo:
             return None
-        rec = self._log[self._pos - 1]
-        voxels, starts, stops, old, new = rec.moves
-        self._paint(voxels, starts, stops, old)
-        self._replace(self._find(rec.added.labels), rec.removed)
         self._pos -= 1
-        r = rec.result
+        r = self._step(self._log[self._pos], forward=False)
         return EditResult(f"undo {r.op}", r.added, r.removed, r.changed, r.voxels)
 
     def redo(self) -> EditResult | None:
         """Redo the last undone operation; None if there is nothing to redo."""
         if not self.can_redo:
             return None
-        rec = self._log[self._pos]
-        voxels, starts, stops, old, new = rec.moves
-        self._paint(voxels, starts, stops, new)
-        self._replace(self._find(rec.removed.labels), rec.added)
         self._pos += 1
+        return self._step(self._log[self._pos - 1], forward=True)
+
+    def _step(self, rec: _Record, forward: bool) -> EditResult:
+        voxels, starts, stops, old, new = rec.moves
+        self._paint(voxels, starts, stops, new if forward else old)
+        gone, back = (rec.removed, rec.added) if forward else (rec.added, rec.removed)
+        self._s.replace(self._s.find(gone.labels), back)
+        self._index = None
         return rec.result
 
     # ---------------------------------------------------------------- helpers
@@ -282,30 +273,21 @@ class EditSession:
             keys = [operator.index(v) for v in values]
         except TypeError:
             raise TypeError(f"label ids must be integers, got {ids!r}") from None
-        info = np.iinfo(self._L.dtype)
+        info = np.iinfo(self._s.labels.dtype)
         inside = [info.min <= k <= info.max for k in keys]
-        pos = self._find(np.array([k if ok else 0 for k, ok in zip(keys, inside)],
-                                  dtype=self._L.dtype))
+        pos = self._s.find(np.array([k if ok else 0 for k, ok in zip(keys, inside)],
+                                  dtype=self._s.labels.dtype))
         pos[~np.array(inside, dtype=bool)] = -1
         if (pos < 0).any():
             raise KeyError(f"label {keys[int(np.argmax(pos < 0))]} is not in the stack")
         return np.unique(pos)
-
-    def _find(self, typed: np.ndarray) -> np.ndarray:
-        """Rows of the labels ``typed`` (of the labels' dtype), -1 where absent."""
-        n = self._L.shape[0]
-        if n == 0:
-            return np.full(typed.shape[0], -1, dtype=np.int64)
-        pos = np.searchsorted(self._L, typed).astype(np.int64)
-        clipped = np.minimum(pos, n - 1)
-        return np.where(self._L[clipped] == typed, clipped, -1)
 
     def _check_label(self, value: Any, name: str) -> int:
         try:
             value = operator.index(value)
         except TypeError:
             raise TypeError(f"{name} must be an integer label, got {value!r}") from None
-        info = np.iinfo(self._L.dtype)
+        info = np.iinfo(self._s.labels.dtype)
         hi = 1 if self._arr.dtype == np.bool_ else info.max
         if not info.min <= value <= hi:
             raise ValueError(f"{name}={value} cannot be stored in a {self._arr.dtype} array "
@@ -313,18 +295,18 @@ class EditSession:
         return value
 
     def _not_fill(self, rows: np.ndarray) -> np.ndarray:
-        return rows if self._bg is not None else rows[self._L[rows] != self.fill]
+        return rows if self._bg is not None else rows[self._s.labels[rows] != self.fill]
 
     def _free_ids(self, k: int) -> list[int]:
         """``k`` labels not in the stack (and not the background): the next ones above
         the largest label, else the lowest unused ones from 1 up, then from the dtype's
         minimum up."""
-        info = np.iinfo(self._L.dtype)
+        info = np.iinfo(self._s.labels.dtype)
         lo, hi = (0, 1) if self._arr.dtype == np.bool_ else (int(info.min), int(info.max))
-        taken = set(self._L.tolist())
+        taken = set(self._s.labels.tolist())
         if self._bg is not None:
             taken.add(self._bg)
-        start = int(self._L[-1]) + 1 if len(self._L) else 1
+        start = int(self._s.labels[-1]) + 1 if len(self._s.labels) else 1
         candidates = itertools.chain(range(start, hi + 1), range(min(1, hi), hi + 1),
                                      range(lo, min(1, hi + 1)))
         out: set[int] = set()
@@ -352,54 +334,26 @@ class EditSession:
         self._arr[np.unravel_index(sel, self._arr.shape)] = np.repeat(
             np.asarray(values), np.asarray(stops) - np.asarray(starts)).astype(self._arr.dtype)
 
-    def _empty_rows(self) -> _Rows:
-        return _Rows(self._L[:0], self._C[:0], self._B[:0], self._Ce[:0], self._buf[:0],
-                     np.zeros(1, dtype=np.int64))
-
-    def _take(self, rows: np.ndarray) -> _Rows:
-        """Copies of the index rows ``rows``."""
-        counts = self._C[rows]
-        offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        voxels = np.empty(int(offsets[-1]), dtype=self._buf.dtype)
-        self._K.gather_rows(self._buf, self._O, rows, offsets, voxels)
-        return _Rows(self._L[rows], counts, self._B[rows], self._Ce[rows], voxels, offsets)
-
-    def _make_rows(self, labels, pieces: list[np.ndarray]) -> _Rows:
-        """Index rows of the objects ``labels`` made of the (ascending) voxel lists
-        ``pieces``: boxes and centroids computed as a build computes them."""
-        labels = np.array(labels, dtype=self._L.dtype)
-        order = np.argsort(labels)
-        pieces = [pieces[i] for i in order]
-        counts = np.array([p.shape[0] for p in pieces], dtype=np.int64)
-        offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        voxels = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        bboxes = np.empty((counts.shape[0], self._shape.shape[0], 2), dtype=np.int64)
-        sums = np.empty((counts.shape[0], self._shape.shape[0]), dtype=np.int64)
-        self._K.segment_stats(voxels, offsets, self._shape, bboxes, sums)
-        return _Rows(labels[order], counts, bboxes, sums / counts[:, None], voxels, offsets)
-
     def _delete_rows(self, rows: np.ndarray, op: str) -> EditResult:
         if rows.shape[0] == 0:
             return EditResult(op)
         if self._bg is None:  # the fill value is an object: a merge into it
             return self._merge_rows(rows, self.fill, op)
-        removed = self._take(rows)
+        removed = self._s.take(rows)
         off = removed.offsets
         moves = (removed.voxels, off[:-1], off[1:], removed.labels,
-                 np.full(rows.shape[0], self.fill, dtype=self._L.dtype))
+                 np.full(rows.shape[0], self.fill, dtype=self._s.labels.dtype))
         result = EditResult(op, removed=tuple(removed.labels.tolist()), voxels=int(off[-1]))
-        return self._commit(result, rows, removed, self._empty_rows(), moves)
+        return self._commit(result, rows, removed, self._s.empty(), moves)
 
     def _merge_rows(self, rows: np.ndarray, target: int, op: str) -> EditResult:
-        t = int(self._find(np.array([target], dtype=self._L.dtype))[0])
+        t = int(self._s.find(np.array([target], dtype=self._s.labels.dtype))[0])
         if t >= 0:
             rows = np.union1d(rows, [t])
-        labels = self._L[rows]
+        labels = self._s.labels[rows]
         if rows.shape[0] == 1 and int(labels[0]) == target:
             return EditResult(op)
-        removed = self._take(rows)
+        removed = self._s.take(rows)
         v, off = removed.voxels, removed.offsets
         if rows.shape[0] == 1:
             merged = v
@@ -408,10 +362,10 @@ class EditSession:
             self._K.merge_two(v[:off[1]], v[off[1]:], merged)
         else:  # timsort: merges the ascending runs
             merged = np.sort(v, kind="stable")
-        added = self._make_rows([target], [merged])
+        added = self._s.make([target], [merged])
         moving = np.flatnonzero(labels != labels.dtype.type(target))
         moves = (v, off[moving], off[moving + 1], labels[moving],
-                 np.full(moving.shape[0], target, dtype=self._L.dtype))
+                 np.full(moving.shape[0], target, dtype=self._s.labels.dtype))
         result = EditResult(op, removed=tuple(labels[moving].tolist()),
                             added=() if t >= 0 else (target,),
                             changed=(target,) if t >= 0 else (),
@@ -419,9 +373,10 @@ class EditSession:
         return self._commit(result, rows, removed, added, moves)
 
     def _commit(self, result, rows, removed, added, moves) -> EditResult:
-        voxels, starts, stops, old, new = moves
+        voxels, starts, stops, _, new = moves
         self._paint(voxels, starts, stops, new)
-        self._replace(rows, added)
+        self._s.replace(rows, added)
+        self._index = None
         del self._log[self._pos:]
         if self.history:
             self._log.append(_Record(result, removed, added, moves))
@@ -430,38 +385,3 @@ class EditSession:
             self._pos = len(self._log)
         return result
 
-    def _replace(self, rem: np.ndarray, add: _Rows) -> None:
-        """Take rows ``rem`` out of the index and put the rows ``add`` in, shifting the
-        voxel lists between them in place (one memmove per run of untouched rows)."""
-        L, C, O = self._L, self._C, self._O
-        keep = np.ones(L.shape[0], dtype=bool)
-        keep[rem] = False
-        kept = np.flatnonzero(keep)
-        ins = np.searchsorted(L[kept], add.labels)
-        counts = np.insert(C[kept], ins, add.counts)
-        offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        if offsets[-1] > self._buf.shape[0]:  # (only after edits of edits; rare)
-            grown = np.empty(max(int(offsets[-1]), self._buf.shape[0] * 5 // 4),
-                             dtype=self._buf.dtype)
-            grown[:O[-1]] = self._buf[:O[-1]]
-            self._buf = grown
-        if kept.shape[0]:
-            q = np.arange(kept.shape[0])
-            delta = offsets[q + np.searchsorted(ins, q, side="right")] - O[kept]
-            brk = np.ones(kept.shape[0], dtype=bool)
-            brk[1:] = (np.diff(kept) != 1) | (np.diff(delta) != 0)
-            first = np.flatnonzero(brk)
-            last = np.r_[first[1:], kept.shape[0]] - 1
-            src = O[kept[first]]
-            length = O[kept[last] + 1] - src
-            shift = delta[first]
-            mv = shift != 0
-            self._K.move_runs(self._buf, src[mv], src[mv] + shift[mv], length[mv])
-        self._K.scatter_rows(add.voxels, add.offsets, self._buf, offsets,
-                             ins + np.arange(ins.shape[0]))
-        self._L = np.insert(L[kept], ins, add.labels)
-        self._C, self._O = counts, offsets
-        self._B = np.insert(self._B[kept], ins, add.bboxes, axis=0)
-        self._Ce = np.insert(self._Ce[kept], ins, add.centroids, axis=0)
-        self._index = None

@@ -20,6 +20,7 @@ arrays (O(objects)); connected pieces are counted from each object's own voxel l
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -106,9 +107,9 @@ def flags(
         then ``voxels``, ``fill`` (voxels / bounding-box volume) and ``components``.
         ``table.attrs["thresholds"]`` holds the thresholds used.
     """
-    from ._kernels.qa import backward_offsets, count_components
-
     import pandas as pd
+
+    from ._kernels.qa import backward_offsets, count_components
 
     if not isinstance(index, LabelIndex):
         raise TypeError(f"index must be a LabelIndex, got {type(index).__name__}")
@@ -176,7 +177,7 @@ def _split_rows(offsets: np.ndarray, workers: int) -> list[tuple[int, int]]:
     tasks = max(1, min(4 * workers, total // _MIN_VOXELS_PER_TASK))
     cuts = np.searchsorted(offsets, np.linspace(0, total, tasks + 1)[1:-1])
     bounds = [0, *sorted({int(c) for c in cuts if 0 < c < n}), n]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def _check_labels(index: LabelIndex, labels: Any) -> None:

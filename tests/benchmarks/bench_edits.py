@@ -127,7 +127,7 @@ def bench_edits(stack, session, pairs) -> dict:
         sizes.append(int(base.counts[base.position(L)]))
         new = int(session.index.labels[-1]) + 1
 
-        def ours(op, *args):
+        def ours(op, *args, box=box):
             dt_, res = timed(lambda: (getattr(session, op)(*args), session.index)[0])
             return dt_, res, stack[box].copy()
 
@@ -144,7 +144,7 @@ def bench_edits(stack, session, pairs) -> dict:
             b[op].append(dtb)
             assert np.array_equal(stack[box], got), op
             if op == "relabel":  # the baseline's undo: the same edit back
-                dtu, _ = timed(lambda: where_set(stack, new, L))
+                dtu, _ = timed(lambda new=new, L=L: where_set(stack, new, L))
                 b["undo"].append(dtu)
             else:
                 stack[w] = old
@@ -155,7 +155,7 @@ def bench_edits(stack, session, pairs) -> dict:
         assert len(res.added) == 1
         t["split"].append(dt_)
         undo()
-        dtb, _ = timed(lambda: where_split(stack, min(L, P), res.added))
+        dtb, _ = timed(lambda L=L, P=P, res=res: where_split(stack, min(L, P), res.added))
         b["split"].append(dtb)
         assert np.array_equal(stack[box], got)
         stack[box] = merged
@@ -225,14 +225,14 @@ def main(argv=None) -> int:
     table = flags(idx)
     from labelprep._commands.qa import summary
 
-    print(f"\n| operation | ours | baseline | x | target met | notes |\n|---|---:|---:|---:|---|---|")
+    print("\n| operation | ours | baseline | x | target met | notes |\n|---|---:|---:|---:|---|---|")
     for op, o, bl, x, met, note in rows:
         print(f"| {op} | {o * 1e3:.1f} ms | {bl * 1e3:,.0f} ms | {x:,.0f} | "
               f"{'yes' if met else 'NO'} | {note} |")
     print(f"| flags, all objects | {statistics.median(tf):.2f} s | | | "
           f"{'yes' if statistics.median(tf) < FLAGS_S else 'NO'} | {len(table):,} objects |")
-    print(f"\nbaselines: np.where(stack == L) + assignment (split: + ndimage.label of the bbox "
-          f"crop; undo: the relabel's np.where edit back); remove_small_objects(max_size=49)")
+    print("\nbaselines: np.where(stack == L) + assignment (split: + ndimage.label of the bbox "
+          "crop; undo: the relabel's np.where edit back); remove_small_objects(max_size=49)")
     print(f"flags: {summary(table)}")
     assert checksum(stack) == crc
     print("stack checksum unchanged after all edits and undos; session index == fresh build")

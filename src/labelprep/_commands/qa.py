@@ -88,10 +88,15 @@ def summary(table) -> str:
     from ..qa import FLAG_COLUMNS
 
     th = table.attrs.get("thresholds", {})
+
+    def voxels(key: str) -> str:
+        value = th.get(key, float("nan"))
+        return f"{value:.2g}" if value < 10 else f"{value:,.0f}"
+
     flagged = int(table[list(FLAG_COLUMNS)].any(axis=1).sum()) if len(table) else 0
     words = {
-        "tiny": f"tiny (< {th.get('tiny', float('nan')):,.0f} voxels)",
-        "huge": f"huge (> {th.get('huge', float('nan')):,.0f} voxels)",
+        "tiny": f"tiny (< {voxels('tiny')} voxels)",
+        "huge": f"huge (> {voxels('huge')} voxels)",
         "touches_border": "touch the border",
         "single_slice": "in a single slice",
         "low_fill": f"low fill (< {th.get('low_fill', float('nan')):g} of the bbox)",

@@ -1,5 +1,6 @@
-"""Numba kernels of :class:`labelprep.edit.EditSession`: paint voxel lists, move CSR
-segments in place, gather rows, and per-row boxes and coordinate sums.
+"""Numba kernels of :class:`labelprep.edit.EditSession` (paint voxel lists, move CSR
+segments in place, gather rows, per-row boxes and coordinate sums) and :class:`Store`,
+the index arrays a session edits, which drives them.
 
 Every kernel touches only the voxels it is given (the objects being edited), except
 :func:`move_runs`, which shifts the voxel lists stored after an edited row by the change
@@ -7,6 +8,8 @@ in its length (a ``memmove``: sequential, several GB/s, but O(voxels stored afte
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -103,10 +106,8 @@ def segment_stats(voxels, offsets, shape, bboxes, sums):
                     r = q
             prev = f
             for a in range(ndim):
-                if c[a] < bboxes[i, a, 0]:
-                    bboxes[i, a, 0] = c[a]
-                if c[a] + 1 > bboxes[i, a, 1]:
-                    bboxes[i, a, 1] = c[a] + 1
+                bboxes[i, a, 0] = min(bboxes[i, a, 0], c[a])
+                bboxes[i, a, 1] = max(bboxes[i, a, 1], c[a] + 1)
                 sums[i, a] += c[a]
 
 
@@ -131,3 +132,102 @@ def merge_two(a, b, out):
         out[k] = b[j]
         j += 1
         k += 1
+
+
+# ------------------------------------------------------------------ the row store
+@dataclass
+class Rows:
+    """A few index rows detached from the session (labels ascending, CSR voxels)."""
+
+    labels: np.ndarray
+    counts: np.ndarray
+    bboxes: np.ndarray
+    centroids: np.ndarray
+    voxels: np.ndarray
+    offsets: np.ndarray
+
+
+
+class Store:
+    """The arrays of a :class:`~labelprep.index.LabelIndex` as an edit session keeps
+    them: the per-object arrays (replaced whole by each edit) and its own, writeable
+    buffer of voxel lists (edited in place), in which rows are taken out and put in."""
+
+    def __init__(self, index):
+        self.labels, self.counts, self.offsets = index.labels, index.counts, index.offsets
+        self.bboxes, self.centroids = index.bboxes, index.centroids
+        self.buf = np.array(index.voxel_indices)  # own, writeable copy
+        self.shape = np.array(index.shape, dtype=np.int64)
+
+    def find(self, typed: np.ndarray) -> np.ndarray:
+        """Rows of the labels ``typed`` (of the labels' dtype), -1 where absent."""
+        n = self.labels.shape[0]
+        if n == 0:
+            return np.full(typed.shape[0], -1, dtype=np.int64)
+        pos = np.searchsorted(self.labels, typed).astype(np.int64)
+        clipped = np.minimum(pos, n - 1)
+        return np.where(self.labels[clipped] == typed, clipped, -1)
+
+    def empty(self) -> Rows:
+        """No rows."""
+        return Rows(self.labels[:0], self.counts[:0], self.bboxes[:0], self.centroids[:0],
+                    self.buf[:0], np.zeros(1, dtype=np.int64))
+
+    def take(self, rows: np.ndarray) -> Rows:
+        """Copies of the index rows ``rows``."""
+        counts = self.counts[rows]
+        offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        voxels = np.empty(int(offsets[-1]), dtype=self.buf.dtype)
+        gather_rows(self.buf, self.offsets, rows, offsets, voxels)
+        return Rows(self.labels[rows], counts, self.bboxes[rows], self.centroids[rows], voxels,
+                    offsets)
+
+    def make(self, labels, pieces: list[np.ndarray]) -> Rows:
+        """Index rows of the objects ``labels`` made of the (ascending) voxel lists
+        ``pieces``: boxes and centroids computed as a build computes them."""
+        labels = np.array(labels, dtype=self.labels.dtype)
+        order = np.argsort(labels)
+        pieces = [pieces[i] for i in order]
+        counts = np.array([p.shape[0] for p in pieces], dtype=np.int64)
+        offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        voxels = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        bboxes = np.empty((counts.shape[0], self.shape.shape[0], 2), dtype=np.int64)
+        sums = np.empty((counts.shape[0], self.shape.shape[0]), dtype=np.int64)
+        segment_stats(voxels, offsets, self.shape, bboxes, sums)
+        return Rows(labels[order], counts, bboxes, sums / counts[:, None], voxels, offsets)
+
+    def replace(self, rem: np.ndarray, add: Rows) -> None:
+        """Take rows ``rem`` out of the index and put the rows ``add`` in, shifting the
+        voxel lists between them in place (one memmove per run of untouched rows)."""
+        L, C, O = self.labels, self.counts, self.offsets
+        keep = np.ones(L.shape[0], dtype=bool)
+        keep[rem] = False
+        kept = np.flatnonzero(keep)
+        ins = np.searchsorted(L[kept], add.labels)
+        counts = np.insert(C[kept], ins, add.counts)
+        offsets = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        if offsets[-1] > self.buf.shape[0]:  # (only after edits of edits; rare)
+            grown = np.empty(max(int(offsets[-1]), self.buf.shape[0] * 5 // 4),
+                             dtype=self.buf.dtype)
+            grown[:O[-1]] = self.buf[:O[-1]]
+            self.buf = grown
+        if kept.shape[0]:
+            q = np.arange(kept.shape[0])
+            delta = offsets[q + np.searchsorted(ins, q, side="right")] - O[kept]
+            brk = np.ones(kept.shape[0], dtype=bool)
+            brk[1:] = (np.diff(kept) != 1) | (np.diff(delta) != 0)
+            first = np.flatnonzero(brk)
+            last = np.r_[first[1:], kept.shape[0]] - 1
+            src = O[kept[first]]
+            length = O[kept[last] + 1] - src
+            shift = delta[first]
+            mv = shift != 0
+            move_runs(self.buf, src[mv], src[mv] + shift[mv], length[mv])
+        scatter_rows(add.voxels, add.offsets, self.buf, offsets, ins + np.arange(ins.shape[0]))
+        self.labels = np.insert(L[kept], ins, add.labels)
+        self.counts, self.offsets = counts, offsets
+        self.bboxes = np.insert(self.bboxes[kept], ins, add.bboxes, axis=0)
+        self.centroids = np.insert(self.centroids[kept], ins, add.centroids, axis=0)
