@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy import ndimage as ndi
 
 from labelprep import LabelIndex
@@ -152,6 +155,25 @@ def test_intensity_sum(stack_name):
         np.testing.assert_allclose(df[f"intensity_sum-{c}"], expected, rtol=1e-12)
         np.testing.assert_allclose(df[f"intensity_sum-{c}"],
                                    df[f"intensity_mean-{c}"] * df["area"], rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), shape=hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=9),
+       nchan=st.sampled_from([None, 2]))
+def test_property_matches_regionprops(data, shape, nchan):
+    """Any small stack (width-1 rows, single voxels, objects across rows and slices) and
+    any integer image with channels or not: regionprops_table's numbers."""
+    labels = data.draw(hnp.arrays(np.uint8, shape, elements=st.integers(0, 4)))
+    image_shape = shape if nchan is None else shape + (nchan,)
+    image = data.draw(hnp.arrays(np.int16, image_shape, elements=st.integers(-50, 400)))
+    spacing = data.draw(st.sampled_from([None, (0.5, 3.0, 1.25)[-len(shape):]]))
+    df = measure(LabelIndex.build(labels), image, spacing=spacing, properties=RP_PROPS)
+    if not labels.any():
+        assert len(df) == 0
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = reference(labels, image, spacing)
+    assert_frame_matches(df, ref, rtol=1e-9, exact=("intensity_min", "intensity_max"))
 
 
 def test_4d_against_numpy():
