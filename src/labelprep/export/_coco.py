@@ -418,6 +418,9 @@ def _validate(data: Any) -> dict[Any, dict]:
             raise ValueError(f"images[{k}] (id {img['id']!r}) has a bad size: height "
                              f"{img['height']!r}, width {img['width']!r} (positive "
                              "integers expected)")
+        if not isinstance(img["id"], (int, str)) or isinstance(img["id"], bool):
+            raise ValueError(f"images[{k}] has a bad id {img['id']!r} (an integer or a "
+                             "string expected)")
         if img["id"] in by_id:
             raise ValueError(f"images[{k}]: image id {img['id']!r} is used twice")
         by_id[img["id"]] = img
@@ -430,7 +433,7 @@ def _validate(data: Any) -> dict[Any, dict]:
                    if key not in ann]
         if lacking:
             raise ValueError(f"{where} lacks {', '.join(map(repr, lacking))}")
-        if ann["image_id"] not in by_id:
+        if not isinstance(ann["image_id"], (int, str)) or ann["image_id"] not in by_id:
             raise ValueError(f"{where} refers to image id {ann['image_id']!r}, which is not "
                              "in 'images'")
         cat = ann["category_id"]
