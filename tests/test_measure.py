@@ -176,23 +176,27 @@ def test_property_matches_regionprops(data, shape, nchan):
     assert_frame_matches(df, ref, rtol=1e-9, exact=("intensity_min", "intensity_max"))
 
 
-def test_4d_against_numpy():
-    """No regionprops in 4D: the weighted centroid's row-wise unravel against argwhere."""
-    labels = blob_labels((5, 6, 7, 9), 14, sigma=1.0, quantile=0.7)
+@pytest.mark.parametrize("shape, spacing", [((300,), (0.5,)),
+                                             ((5, 6, 7, 9), (1.5, 2.0, 0.5, 0.25))])
+def test_1d_and_4d_against_numpy(shape, spacing):
+    """No regionprops outside 2D/3D: the weighted centroid's row-wise unravel against
+    argwhere."""
+    labels = blob_labels(shape, 14, sigma=1.0, quantile=0.7)
     image = make_image(labels.shape, np.uint16, 15).astype(np.float64)
-    spacing = (1.5, 2.0, 0.5, 0.25)
     idx = LabelIndex.build(labels)
+    assert len(idx) > 3
     df = measure(idx, image, spacing=spacing, properties=PROPERTIES)
     for row, label in enumerate(idx.labels):
         coords = np.argwhere(labels == label)
         vals = image[labels == label]
         weighted = (coords * spacing * vals[:, None]).sum(0) / vals.sum()
-        for k in range(4):
+        for k in range(len(shape)):
             assert df[f"centroid_weighted-{k}"][row] == pytest.approx(weighted[k], rel=1e-12)
             assert df[f"centroid-{k}"][row] == pytest.approx(coords[:, k].mean() * spacing[k],
                                                              rel=1e-12)
         assert df["intensity_std"][row] == pytest.approx(vals.std(), rel=1e-10, abs=1e-12)
         assert df["intensity_median"][row] == np.median(vals)
+        assert df["intensity_sum"][row] == vals.sum()
         assert df["area"][row] == pytest.approx(len(vals) * np.prod(spacing), rel=1e-15)
 
 

@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .index import LabelIndex
 
 __all__ = [
-    "DEFAULT_INTENSITY_PROPERTIES", "DEFAULT_PROPERTIES", "INTENSITY_PROPERTIES",
-    "PROPERTIES", "measure",
+    "DEFAULT_INTENSITY_PROPERTIES", "DEFAULT_PROPERTIES", "GEOMETRY_PROPERTIES",
+    "INTENSITY_PROPERTIES", "PROPERTIES", "measure",
 ]
 
 #: Properties that need only the labels.
@@ -95,8 +95,10 @@ def measure(
     -------
     pandas.DataFrame
         Columns named as by ``skimage.measure.regionprops_table``. Every statistic is
-        float64 (accumulated in float64, also for float32 images); ``bbox-k`` are int64.
-        A NaN in the image makes that object's statistics NaN, as with NumPy.
+        float64 (accumulated in float64, also for float32 images, where regionprops
+        keeps mean, std and median in float32; sums of integer images are exact below
+        2**53); ``bbox-k`` are int64. A NaN in the image makes that object's statistics
+        NaN, as with NumPy.
 
     Raises
     ------
