@@ -353,9 +353,9 @@ def test_is_coco_file_never_raises(tmp_path):
 
 
 def test_is_coco_file_sniffs_large_files(tmp_path, monkeypatch):
-    from labelprep.export import _coco
+    from labelprep.export import _coco_read
 
-    monkeypatch.setattr(_coco, "_PARSE_LIMIT", 10)
+    monkeypatch.setattr(_coco_read, "_PARSE_LIMIT", 10)
     good = tmp_path / "ann.json"
     export.coco(edge_cases(), out=good)
     assert export.is_coco_file(good)

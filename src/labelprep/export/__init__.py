@@ -22,7 +22,8 @@ napari or Qt.
 
 from __future__ import annotations
 
-from ._coco import coco, is_coco_file, read_coco
+from ._coco import coco
+from ._coco_read import is_coco_file, read_coco
 from ._crops import MANIFEST, crops
 
 __all__ = ["MANIFEST", "coco", "crops", "is_coco_file", "read_coco"]
