@@ -133,7 +133,6 @@ def measure(
     pitch = _check_spacing(spacing, index.ndim)
     values = None if image is None else _check_image(image, index.shape)
     multichannel = image is not None and np.ndim(image) == index.ndim + 1
-    n = len(index)
     counts = index.counts.astype(np.float64)
     columns: dict[str, np.ndarray] = {"label": np.array(index.labels)}
 
@@ -167,8 +166,6 @@ def measure(
                 channels(f"centroid_weighted-{k}", stats[prop][:, k, :])
         else:
             channels(prop, stats[prop])
-    if n == 0:  # an empty index: the same columns, no rows, consistent dtypes
-        columns = {k: np.asarray(v).reshape(0) for k, v in columns.items()}
     return pd.DataFrame(columns)
 
 
