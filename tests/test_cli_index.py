@@ -106,12 +106,14 @@ def test_float_stack_with_fractions_exits_2(tmp_path, capsys):
     assert "whole number" in capsys.readouterr().err
 
 
-def test_unwritable_output_exits_1(tmp_path, stack, capsys):
+def test_output_in_a_missing_folder_is_refused_up_front(tmp_path, stack, capsys):
     np.save(tmp_path / "stack.npy", stack)
     code = main(["index", str(tmp_path / "stack.npy"), "--quiet",
                  "--out", str(tmp_path / "missing" / "o.npz")])
-    assert code == 1
-    assert "o.npz" in capsys.readouterr().err
+    assert code == 2  # a usage error, found before the stack is read (issue #16.5)
+    captured = capsys.readouterr()
+    assert "o.npz" in captured.err and "does not exist" in captured.err
+    assert "objects" not in captured.out  # nothing was built
 
 
 def test_bad_background_argument_is_a_usage_error(tmp_path, capsys):

@@ -110,16 +110,20 @@ def test_3d_tiff_volumes_with_pad(tmp_path, capsys):
                                                                  x : x + 16])
 
 
-def test_corrupt_file_is_named_and_nothing_is_written(tmp_path, dataset, capsys):
+def test_corrupt_file_is_left_out_named_and_the_run_exits_1(tmp_path, dataset, capsys):
+    """One bad file fails alone (issue #16.6): the others are sampled, the failure is
+    listed at the end, exit 1."""
     img_root, _ = dataset
     (img_root / "im2.png").write_bytes(b"not an image at all")
     out = tmp_path / "x.npz"
     out.write_bytes(b"previous content")
     code, stdout, stderr = _run(capsys, img_root, "--n", "50", "--size", "8", "--out", out,
                                 "--cache-size", "6", "--quiet")
-    assert code == 2
-    assert "im2.png" in stderr and "Traceback" not in stderr
-    assert out.read_bytes() == b"previous content"
+    assert code == 1
+    assert "im2.png" in stderr and "left out" in stderr and "Traceback" not in stderr
+    with np.load(out) as data:
+        assert data["images"].shape[0] == 50
+        assert not any("im2.png" in s for s in data["sources"].tolist())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "masks", "x.npz"]
 
 

@@ -147,12 +147,13 @@ def test_name_collisions_are_refused(tmp_path, capsys):
 
 
 def test_progress_bar_for_many_files(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
     for i in range(4):
-        np.save(tmp_path / f"m{i}.npy", np.full((3, 3), i, np.uint8))
-    assert main(["rle", "encode", str(tmp_path), "--out", str(tmp_path / "o")]) == 0
+        np.save(tmp_path / "in" / f"m{i}.npy", np.full((3, 3), i, np.uint8))
+    assert main(["rle", "encode", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
     captured = capsys.readouterr()
     assert "encoding" in captured.err and "4/4" in captured.err
-    assert main(["rle", "encode", str(tmp_path), "--out", str(tmp_path / "q"), "-q"]) == 0
+    assert main(["rle", "encode", str(tmp_path / "in"), "--out", str(tmp_path / "q"), "-q"]) == 0
     assert capsys.readouterr().err == ""
 
 

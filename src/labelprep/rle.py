@@ -38,7 +38,7 @@ import numpy as np
 
 from ._progress import ProgressCallback, report
 from .errors import InputChangedError
-from .io import atomic_open
+from .io import atomic_open, too_big
 
 __all__ = [
     "encode",
@@ -233,6 +233,13 @@ def _check_size(size: Any) -> tuple[int, ...]:
     if math.prod(out) >= 2**62:
         raise ValueError(f"'size' {out} is too large")
     return tuple(out)
+
+
+def _check_fits(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse, before allocating, a size that this machine's memory cannot hold."""
+    reason = too_big(math.prod(shape) * dtype.itemsize, f"'size' {list(shape)} ({dtype})")
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def _check_dtype(r: Mapping, values: np.ndarray | None) -> np.dtype:
@@ -581,6 +588,7 @@ def _decode_checked(r: Any, progress: ProgressCallback | None) -> np.ndarray:
     """Decode after checking everything (:func:`_parse`), with progress reports."""
     shape, dtype, values, counts = _parse(r)
     n = math.prod(shape)
+    _check_fits(shape, dtype)
     out = np.empty(n, dtype=dtype)
     if n:
         k = _kernels()
@@ -783,6 +791,10 @@ def load(path: str | os.PathLike) -> RLE:
         r = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a valid JSON file: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not a valid RLE file: its JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ValueError(f"{path} is not a valid RLE file: {exc}") from None
     try:
         _parse(r)
     except ValueError as exc:

@@ -52,11 +52,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _fail(message: str, code: int) -> int:
+    from ..errors import _shown
+
+    print(f"labelprep index: error: {_shown(message)}", file=sys.stderr)
+    return code
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path checked before the read and the build (OutputPathError)."""
+    from .. import io
+
+    sources = [args.stack]
+    if args.out is not None:
+        io.check_output_file(args.out, suffixes=(".npz", ".zarr"), sources=sources,
+                             what="--out")
+    for name in ("csv", "coords_csv"):
+        path = getattr(args, name)
+        if path is not None:
+            io.check_output_file(path, suffixes=(".csv",), sources=sources,
+                                 what="--" + name.replace("_", "-"))
+    named = [(f"--{n.replace('_', '-')}", getattr(args, n)) for n in ("out", "csv", "coords_csv")]
+    io.check_collisions((what, p) for what, p in named if p is not None)
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import io
     from .._progress import tqdm_progress
+    from ..errors import OutputPathError
     from ..index import LabelIndex
 
+    try:
+        _check_outputs(args)
+    except OutputPathError as exc:
+        return _fail(str(exc), 2)
     zarr_out = args.out is not None and args.out.suffix.lower() == ".zarr"
     lazy = args.lazy or zarr_out or io.is_zarr_path(args.stack) or (
         args.stack.suffix.lower() == ".zarr"
@@ -65,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if lazy:
             stack = io.open_lazy(args.stack)
+            _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="chunk", disable=args.quiet) as cb:
                 if zarr_out:
@@ -77,16 +107,17 @@ def run(args: argparse.Namespace) -> int:
         else:
             with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
                 stack = io.read_stack(args.stack, progress=cb)
+            _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
                 idx = LabelIndex.build(stack, background=args.background, progress=cb)
     except ImportError as exc:
-        print(f"labelprep index: error: {exc} (install napari-labelprep[dask] for zarr and "
-              "lazy stacks)", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, TypeError) as exc:
-        print(f"labelprep index: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"{exc} (install napari-labelprep[dask] for zarr and lazy stacks)", 2)
+    except (io.ImageReadError, FileNotFoundError, ValueError, TypeError, MemoryError) as exc:
+        return _fail(str(exc) if not isinstance(exc, MemoryError) else
+                     "the stack does not fit in memory: use --lazy", 2)
+    except OSError as exc:  # a zarr index that could not be written (full disk, ...)
+        return _fail(_os_reason(exc), 1)
     t2 = time.perf_counter()
 
     outputs = []
@@ -105,13 +136,31 @@ def run(args: argparse.Namespace) -> int:
                 idx.write_coords_csv(args.coords_csv, progress=cb)
             outputs.append(str(args.coords_csv))
     except OSError as exc:
-        print(f"labelprep index: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(_os_reason(exc), 1)
 
     print(
         f"{len(idx)} objects, {int(idx.counts.sum())} voxels, {t2 - t0:.2f} s "
         f"(read {t1 - t0:.2f} s, index {t2 - t1:.2f} s)"
     )
     if outputs:
-        print("wrote " + ", ".join(outputs))
+        from ..errors import _shown
+
+        print(_shown("wrote " + ", ".join(outputs)))
     return 0
+
+
+def _warn_if_intensities(stack) -> None:
+    from ..errors import _shown
+    from ..io import intensity_warning
+
+    text = intensity_warning(stack)
+    if text is not None:
+        print(_shown(f"labelprep index: warning: {text}"), file=sys.stderr)
+
+
+def _os_reason(exc: OSError) -> str:
+    """One line for a failed write, whatever layer raised it."""
+    text = str(exc)
+    if exc.errno is not None and exc.filename is not None and str(exc.filename) not in text:
+        text = f"cannot write {exc.filename}: {exc.strerror}"
+    return text

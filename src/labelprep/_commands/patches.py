@@ -100,11 +100,8 @@ def _write_npz(out: Path, arrays: dict, compress: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from labelprep._progress import report, tqdm_progress
-    from labelprep.io import ImageReadError
-    from labelprep.patches import PatchSampler
+    from labelprep import io
+    from labelprep.errors import ImageReadError, OutputPathError, _shown
 
     def fail(message: str) -> int:
         print(f"labelprep patches: error: {message}", file=sys.stderr)
@@ -117,41 +114,30 @@ def run(args: argparse.Namespace) -> int:
     size = args.size * 2 if len(args.size) == 1 else args.size
     if len(size) not in (2, 3):
         return fail(f"--size takes 1, 2 or 3 numbers, got {len(args.size)}")
-    if args.out.suffix.lower() != ".npz":
-        return fail(f"--out must end with .npz, got {args.out}")
+    try:
+        io.check_output_file(args.out, suffixes=(".npz",), what="--out", create_folder=True,
+                             sources=[args.src] + ([args.masks] if args.masks else []))
+    except OutputPathError as exc:
+        return fail(str(exc))
+    failures: list[str] = []
     try:
         images, masks = _sources(args)
-        t0 = time.perf_counter()
-        parts = []
-        with PatchSampler(
-            images, masks, tuple(size), cache_size=args.cache_size,
-            replace_every=args.replace_every, mode=args.mode, seed=args.seed,
-            border=args.border, pad_mode=args.pad_mode, class_weights=args.class_weights,
-            workers=args.workers,
-        ) as sampler, tqdm_progress("patches", unit="patch", disable=args.quiet) as progress:
-            done = 0
-            report(progress, 0, args.n)
-            while done < args.n:
-                batch = sampler.sample(min(args.batch_size, args.n - done))
-                parts.append(batch)
-                done += len(batch)
-                report(progress, done, args.n)
-            stats = sampler.stats
-            sources = sampler.sources
-        elapsed = time.perf_counter() - t0
-        arrays = {
-            "images": np.concatenate([b.images for b in parts]),
-            "origins": np.concatenate([b.origins for b in parts]),
-            "sources": np.array(sources),
-            "patch_size": np.array(size),
-            "seed": np.array(args.seed),
-            "mode": np.array(args.mode),
-            "border": np.array(args.border),
-            "pad_mode": np.array(args.pad_mode),
-        }
-        if masks is not None:
-            arrays["masks"] = np.concatenate([b.masks for b in parts])
-            arrays["mask_sources"] = np.array([str(m) for m in masks])
+        while True:  # a file that cannot be read is left out, and the draw starts again
+            try:
+                arrays, stats, sources, elapsed = _draw(args, images, masks, size)
+                break
+            except ImageReadError as exc:
+                bad = Path(exc.path)
+                keep = [i for i, (im, m) in enumerate(zip(images, masks or images))
+                        if bad not in (Path(im), Path(m))]
+                if len(keep) == len(images):
+                    raise
+                failures.append(f"{exc.path}: {exc.reason}")
+                print(_shown(f"labelprep patches: {exc}; drawing without it"), file=sys.stderr)
+                images = [images[i] for i in keep]
+                masks = None if masks is None else [masks[i] for i in keep]
+                if not images:
+                    return fail("no readable image left")
         _write_npz(args.out, arrays, args.compress)
     except (ValueError, TypeError, OSError, ImageReadError) as exc:
         return fail(str(exc))
@@ -160,8 +146,63 @@ def run(args: argparse.Namespace) -> int:
     shape = "x".join(map(str, size))
     extra = arrays["images"].shape[1 + len(size):]
     channels = f", {extra[0]} channels" if extra else ""
-    print(f"wrote {args.out}: {n} patches of {shape}{channels} ({arrays['images'].dtype}) "
-          f"from {len(sources)} image(s){' with masks' if masks is not None else ''}")
+    print(_shown(f"wrote {args.out}: {n} patches of {shape}{channels} ({arrays['images'].dtype}) "
+                 f"from {len(sources)} image(s){' with masks' if masks is not None else ''}"))
+    _print_stats(args, stats, elapsed, arrays, masks, size)
+    if failures:
+        print(f"labelprep patches: {len(failures)} file(s) could not be read and were left out:",
+              file=sys.stderr)
+        for line in failures:
+            print(_shown(f"  {line}"), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _draw(args: argparse.Namespace, images, masks, size):
+    """Sample ``args.n`` patches; returns (arrays for the .npz, stats, sources, seconds)."""
+    import numpy as np
+
+    from labelprep._progress import report, tqdm_progress
+    from labelprep.patches import PatchSampler
+
+    t0 = time.perf_counter()
+    parts = []
+    with PatchSampler(
+        images, masks, tuple(size), cache_size=args.cache_size,
+        replace_every=args.replace_every, mode=args.mode, seed=args.seed,
+        border=args.border, pad_mode=args.pad_mode, class_weights=args.class_weights,
+        workers=args.workers,
+    ) as sampler, tqdm_progress("patches", unit="patch", disable=args.quiet) as progress:
+        done = 0
+        report(progress, 0, args.n)
+        while done < args.n:
+            batch = sampler.sample(min(args.batch_size, args.n - done))
+            parts.append(batch)
+            done += len(batch)
+            report(progress, done, args.n)
+        stats = sampler.stats
+        sources = sampler.sources
+    elapsed = time.perf_counter() - t0
+    arrays = {
+        "images": np.concatenate([b.images for b in parts]),
+        "origins": np.concatenate([b.origins for b in parts]),
+        "sources": np.array(sources),
+        "patch_size": np.array(size),
+        "seed": np.array(args.seed),
+        "mode": np.array(args.mode),
+        "border": np.array(args.border),
+        "pad_mode": np.array(args.pad_mode),
+    }
+    if masks is not None:
+        arrays["masks"] = np.concatenate([b.masks for b in parts])
+        arrays["mask_sources"] = np.array([str(m) for m in masks])
+    return arrays, stats, sources, elapsed
+
+
+def _print_stats(args, stats, elapsed, arrays, masks, size) -> None:
+    import numpy as np
+
+    n = args.n
     print(f"mean distinct images per batch of {args.batch_size}: "
           f"{stats.mean_distinct_per_batch:.1f}")
     print(f"images loaded: {stats.images_loaded} ({stats.images_seen} distinct), "
@@ -176,4 +217,3 @@ def run(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{c}: {100 * k / n:.1f}%" for c, k in list(zip(classes, counts))[:12])
         more = f", ... ({len(classes)} classes)" if len(classes) > 12 else ""
         print(f"patch centre classes: {shown}{more}")
-    return 0

@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- helpers
 
 def _error(message: str) -> None:
-    print(f"labelprep rle: {message}", file=sys.stderr)
+    from labelprep.errors import _shown
+
+    print(f"labelprep rle: {_shown(message)}", file=sys.stderr)
 
 
 def _stem(path: Path) -> str:
@@ -86,7 +88,7 @@ def _expand(paths: list[Path], pattern: str | None) -> tuple[list[tuple[Path, Pa
             if pattern is None:
                 files = list_images(p)
             else:
-                files = sorted(q for q in p.rglob(pattern) if q.is_file())
+                files = list_images(p, suffixes=(pattern,))
             if not files:
                 errors.append(f"{p}: folder holds no matching files")
             found.extend((f, p) for f in files)
@@ -97,72 +99,101 @@ def _expand(paths: list[Path], pattern: str | None) -> tuple[list[tuple[Path, Pa
     return found, errors
 
 
+class _Plan:
+    """Where each input goes, checked before any work (io's output-path checks)."""
+
+    def __init__(self, outputs: list[Path], tree=None):
+        self.outputs = outputs
+        self.tree = tree  # an io.OutputTree when writing into an --out folder
+
+    def prepare(self, dst: Path) -> Path:
+        if self.tree is not None:
+            return self.tree.prepare(dst)
+        return dst
+
+
 def _plan_outputs(
     inputs: list[tuple[Path, Path]], out: Path | None, single_suffixes: tuple[str, ...],
-    make_name,
-) -> list[Path] | str:
-    """Output path of each input, or an error message (a usage error)."""
+    make_name, sources: list[Path],
+) -> _Plan:
+    """Output path of each input; raises OutputPathError (a usage error) up front.
+
+    ``out`` is a file when it ends in one of ``single_suffixes``, a folder when it is one
+    or has no suffix; any other name (``x.jpg``) is refused. No two inputs may share an
+    output, and no output may be an input file or land in an input folder.
+    """
+    from labelprep import io
+    from labelprep.errors import OutputPathError
+
+    input_files = [src for src, _ in inputs]
     if out is None:
-        return [src.parent / make_name(src) for src, _ in inputs]
-    as_file = out.name.lower().endswith(single_suffixes) and not out.is_dir()
-    if as_file:
+        outs = [src.parent / make_name(src) for src in input_files]
+        for dst in outs:
+            io.check_output_file(dst, sources=input_files, what="output")
+        io.check_collisions(zip(input_files, outs))
+        return _Plan(outs)
+    if not out.is_dir() and out.suffix:
+        io.check_output_file(out, suffixes=single_suffixes, sources=sources, what="--out")
         if len(inputs) != 1:
-            return f"--out {out} is a file but there are {len(inputs)} inputs; give a folder"
-        return [out]
+            raise OutputPathError(
+                f"--out {out} is a file but there are {len(inputs)} inputs; give a folder")
+        return _Plan([out])
+    tree = io.OutputTree(out, sources)
     outs = []
     for src, base in inputs:
         rel = src.relative_to(base).parent if src.is_relative_to(base) else Path()
-        outs.append(out / rel / make_name(src))
-    seen: dict[Path, Path] = {}
-    for (src, _), dst in zip(inputs, outs):
-        if dst in seen:
-            return f"{seen[dst]} and {src} would both be written to {dst}"
-        seen[dst] = src
-    return outs
+        outs.append(tree.check(out / rel / make_name(src)))
+    io.check_collisions(zip(input_files, outs))
+    return _Plan(outs, tree)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it."""
-    from labelprep.io import atomic_path
+def _sources(paths: list[Path]) -> list[Path]:
+    """The input files and the real folders listing them reads (symlinks followed)."""
+    from labelprep.io import source_trees
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        write(tmp)
+    out = []
+    for p in paths:
+        out.extend(source_trees(p) if p.is_dir() else [p])
+    return out
 
 
 def write_mask(path: Path, mask, fmt: str) -> None:
     """Write a decoded mask as TIFF, PNG (2D, up to 16 bits) or .npy, atomically."""
     import numpy as np
 
-    if fmt == "png":
-        if mask.ndim != 2 or mask.dtype not in (np.bool_, np.uint8, np.uint16):
-            raise ValueError(
-                f"PNG holds 2D uint8/uint16 masks, this one is {mask.ndim}D {mask.dtype}; "
-                "write .tif or .npy instead"
-            )
+    from labelprep.io import atomic_open
 
-        def write(tmp: Path) -> None:
+    if fmt == "png" and (mask.ndim != 2 or mask.dtype not in (np.bool_, np.uint8, np.uint16)):
+        raise ValueError(
+            f"PNG holds 2D uint8/uint16 masks, this one is {mask.ndim}D {mask.dtype}; "
+            "write .tif or .npy instead"
+        )
+    with atomic_open(path, "wb") as f:
+        if fmt == "png":
             from PIL import Image
 
             a = np.ascontiguousarray(mask)
-            img = Image.fromarray(a.astype(np.uint8) * 255 if a.dtype == np.bool_ else a)
-            img.save(tmp, format="PNG")
-
-    elif fmt == "npy":
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.save(fh, mask, allow_pickle=False)
-
-    else:
-
-        def write(tmp: Path) -> None:
+            img = (Image.fromarray(a.astype(np.uint8) * 255).convert("1")
+                   if a.dtype == np.bool_ else Image.fromarray(a))
+            img.save(f, format="PNG")
+        elif fmt == "npy":
+            np.save(f, mask, allow_pickle=False)
+        else:
             import tifffile
 
             a = mask.astype(np.uint8) if mask.dtype == np.bool_ else mask
-            tifffile.imwrite(tmp, np.ascontiguousarray(a), compression="zlib")
+            tifffile.imwrite(f, np.ascontiguousarray(a), compression="zlib")
 
-    _atomic_write(path, write)
+
+def _clear_stale(plan: _Plan, quiet: bool) -> None:
+    from labelprep.io import remove_stale_temporaries
+
+    if plan.tree is None:
+        return
+    removed = remove_stale_temporaries([plan.tree.root])
+    if removed and not quiet:
+        print(f"removed {len(removed)} temporary files left by an interrupted run",
+              file=sys.stderr)
 
 
 def _progress(n: int, desc: str, quiet: bool):
@@ -173,10 +204,24 @@ def _progress(n: int, desc: str, quiet: bool):
 
 # ----------------------------------------------------------------------------- actions
 
+def _say(text: str) -> None:
+    from labelprep.errors import _shown
+
+    print(_shown(text))
+
+
+#: What one bad input can raise: it fails alone, the batch goes on.
+def _file_errors():
+    from labelprep.errors import ImageReadError
+
+    return (ImageReadError, ValueError, TypeError, OSError, MemoryError, RecursionError)
+
+
 def _encode(args: argparse.Namespace) -> int:
     import json
 
     from labelprep import rle
+    from labelprep.errors import OutputPathError
     from labelprep.io import read_image
 
     inputs, errors = _expand(args.masks, None)
@@ -185,42 +230,53 @@ def _encode(args: argparse.Namespace) -> int:
     if not inputs:
         _error("no mask to encode")
         return 2
-    outs = _plan_outputs(inputs, args.out, (".json",), lambda src: _stem(src) + rle.SUFFIX)
-    if isinstance(outs, str):
-        _error(outs)
+    try:
+        plan = _plan_outputs(inputs, args.out, (".json",),
+                             lambda src: _stem(src) + rle.SUFFIX, _sources(args.masks))
+    except OutputPathError as exc:
+        _error(str(exc))
         return 2
-    failed = 0
+    _clear_stale(plan, args.quiet)
+    failures: list[str] = []
     raw_bytes = json_bytes = runs = 0
     with _progress(len(inputs), "encoding", args.quiet) as progress:
-        for i, ((src, _), dst) in enumerate(zip(inputs, outs)):
+        for i, ((src, _), dst) in enumerate(zip(inputs, plan.outputs)):
             try:
                 mask = read_image(src)
                 r = rle.encode(mask, compact=args.compact)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                rle.save(dst, r)
-            except (ValueError, TypeError, OSError) as exc:
-                failed += 1
-                _error(f"{src}: {exc}")
+                rle.save(plan.prepare(dst), r)
+            except _file_errors() as exc:
+                failures.append(f"{src}: {exc}")
+                _error(failures[-1])
             else:
                 raw_bytes += mask.nbytes
                 json_bytes += len(json.dumps(r, separators=(",", ":")))
                 runs += rle.num_runs(r)
                 if len(inputs) == 1 and not args.quiet:
-                    print(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}, "
-                          f"{rle.num_runs(r)} runs")
+                    _say(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}, "
+                         f"{rle.num_runs(r)} runs")
             progress(i + 1, len(inputs))
-    done = len(inputs) - failed
+    done = len(inputs) - len(failures)
     if not args.quiet and done:
         ratio = raw_bytes / json_bytes if json_bytes else float("nan")
         print(f"encoded {done} of {len(inputs)} masks: {runs} runs, {json_bytes} bytes of "
               f"JSON for {raw_bytes} bytes of pixels ({ratio:.1f}x smaller)")
-    return 1 if failed or errors else 0
+    _list_failures(failures, len(inputs))
+    return 1 if failures or errors else 0
+
+
+def _list_failures(failures: list[str], total: int) -> None:
+    if failures and total > 1:
+        _error(f"{len(failures)} of {total} files failed:")
+        for line in failures:
+            _error(f"  {line}")
 
 
 def _decode(args: argparse.Namespace) -> int:
     from labelprep import rle
+    from labelprep.errors import OutputPathError
 
-    inputs, errors = _expand(args.files, "*.json")
+    inputs, errors = _expand(args.files, ".json")
     for e in errors:
         _error(e)
     if not inputs:
@@ -235,26 +291,30 @@ def _decode(args: argparse.Namespace) -> int:
             _error(f"--format {args.format} contradicts --out {args.out}")
             return 2
         fmt = fmt_out
-    outs = _plan_outputs(inputs, args.out, tuple(FORMATS), lambda src: f"{_stem(src)}.{fmt}")
-    if isinstance(outs, str):
-        _error(outs)
+    try:
+        plan = _plan_outputs(inputs, args.out, tuple(FORMATS),
+                             lambda src: f"{_stem(src)}.{fmt}", _sources(args.files))
+    except OutputPathError as exc:
+        _error(str(exc))
         return 2
-    failed = 0
+    _clear_stale(plan, args.quiet)
+    failures: list[str] = []
     with _progress(len(inputs), "decoding", args.quiet) as progress:
-        for i, ((src, _), dst) in enumerate(zip(inputs, outs)):
+        for i, ((src, _), dst) in enumerate(zip(inputs, plan.outputs)):
             try:
                 mask = rle.decode(rle.load(src))
-                write_mask(dst, mask, fmt)
-            except (ValueError, TypeError, OSError) as exc:
-                failed += 1
-                _error(f"{src}: {exc}")
+                write_mask(plan.prepare(dst), mask, fmt)
+            except _file_errors() as exc:
+                failures.append(f"{src}: {exc}")
+                _error(failures[-1])
             else:
                 if len(inputs) == 1 and not args.quiet:
-                    print(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}")
+                    _say(f"{src} -> {dst}: {mask.ndim}D {mask.dtype} {list(mask.shape)}")
             progress(i + 1, len(inputs))
     if not args.quiet and len(inputs) > 1:
-        print(f"decoded {len(inputs) - failed} of {len(inputs)} files")
-    return 1 if failed or errors else 0
+        print(f"decoded {len(inputs) - len(failures)} of {len(inputs)} files")
+    _list_failures(failures, len(inputs))
+    return 1 if failures or errors else 0
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -267,7 +327,7 @@ def _info(args: argparse.Namespace) -> int:
         try:
             r = rle.load(path)
             shape, dtype, values, counts = rle._parse(r)
-        except (ValueError, OSError) as exc:
+        except _file_errors() as exc:
             failed += 1
             _error(str(exc))
             continue
@@ -275,7 +335,7 @@ def _info(args: argparse.Namespace) -> int:
         shown = ", ".join(str(v) for v in labels[:20].tolist())
         more = f", ... ({labels.size} labels)" if labels.size > 20 else ""
         form = "compact" if isinstance(r["counts"], str) else "lists"
-        print(f"{path}: size {list(shape)}, dtype {dtype.name}, {counts.size} runs ({form}), "
+        _say(f"{path}: size {list(shape)}, dtype {dtype.name}, {counts.size} runs ({form}), "
               f"labels {shown}{more}; {path.stat().st_size} bytes on disk for "
               f"{int(np.prod(shape)) * dtype.itemsize} bytes of pixels")
     return 1 if failed else 0

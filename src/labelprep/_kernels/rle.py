@@ -437,6 +437,10 @@ def coco_string_decode(buf, delta):  # pragma: no cover - compiled
             if k >= 13:
                 return out[:m].copy(), OVERFLOW, p
             c = ch - 48
+            if k == 12 and ((c & 0x18) == 0x08 or (c & 0x18) == 0x10):
+                # the 13th group holds bits 60..64: bit 63 and the sign bit 64 must agree,
+                # or the number needs 65 bits (it would wrap)
+                return out[:m].copy(), OVERFLOW, p
             x |= (c & 0x1F) << (5 * k)
             more = (c & 0x20) != 0
             p += 1

@@ -81,14 +81,14 @@ def check_output_file(
     >>> check_output_file("objects.txt", suffixes=(".npz",), what="--out")
     Traceback (most recent call last):
     ...
-    labelprep.errors.OutputPathError: --out objects.txt: must end in .npz
+    labelprep.errors.OutputPathError: --out objects.txt: must end with .npz
     """
     p = Path(path)
     shown = _shown(p)
     if str(path) == "" or p.name in ("", ".", ".."):
         raise OutputPathError(f"{what} {shown!r}: not a file name")
     if suffixes is not None and not p.name.lower().endswith(tuple(s.lower() for s in suffixes)):
-        raise OutputPathError(f"{what} {shown}: must end in {' or '.join(suffixes)}")
+        raise OutputPathError(f"{what} {shown}: must end with {' or '.join(suffixes)}")
     if p.is_dir():
         raise OutputPathError(f"{what} {shown}: is a folder, not a file")
     parent = p.parent
