@@ -140,12 +140,12 @@ def flags(
 
     components = np.zeros(len(index), dtype=np.int64)
     if len(index):
-        nb, nbflat = backward_offsets(index.shape, connectivity)
+        nbflat, forbidden = backward_offsets(index.shape, connectivity)
         parts = _split_rows(index.offsets, workers or default_workers())
 
         def run(part):
             count_components(index.voxel_indices, index.offsets, part[0], part[1], shape,
-                             nb, nbflat, components)
+                             nbflat, forbidden, components)
 
         if len(parts) == 1:
             run(parts[0])
