@@ -994,9 +994,10 @@ class ZarrLabelIndex:
             meta = {k: np.asarray(group[k][...]) for k in
                     ("labels", "counts", "offsets", "bboxes", "centroids")}
             voxels = group["voxel_indices"]
-            shape = tuple(int(s) for s in attrs["shape"])
-            dtype = np.dtype(attrs["dtype"])
-            background = attrs["background"]
+            from ._index_file import check_header, validate
+
+            shape, dtype, background = check_header(attrs["shape"], attrs["dtype"],
+                                                    attrs["background"])
             vdtype = np.dtype(voxels.dtype)
             total = int(voxels.shape[0])
             # the per-object arrays checked by LabelIndex itself; the voxel indices
@@ -1007,6 +1008,7 @@ class ZarrLabelIndex:
                 bboxes=meta["bboxes"], centroids=meta["centroids"], shape=shape,
                 dtype=dtype, background=background,
             )
+            validate(self._meta, voxels=False)
         except FileNotFoundError:
             raise
         except (ValueError, KeyError, TypeError, OSError) as exc:

@@ -511,48 +511,39 @@ class LabelIndex:
         Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError``
         naming the file if it is not a LabelIndex file or is corrupt.
         """
+        from ._index_file import parse_header, read_npz, validate
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such file: {path}")
         try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive (not a LabelIndex file)")  # noqa: TRY004
-            with data:
-                if _MARKER not in data.files:
+            if not zipfile.is_zipfile(path):
+                raise ValueError("not an .npz archive (not a LabelIndex file)")
+            with zipfile.ZipFile(path) as zf:
+                if f"{_MARKER}.npy" not in zf.namelist():
                     raise ValueError(f"no {_MARKER!r} entry (not a LabelIndex file)")
-                version = int(data[_MARKER])
-                if version > FORMAT_VERSION:
-                    raise ValueError(
-                        f"format version {version} is newer than this labelprep "
-                        f"understands ({FORMAT_VERSION})"
-                    )
-                missing = [k for k in _KEYS if k not in data.files]
-                if missing:
-                    raise ValueError(f"missing entries {missing}")
-                arrays = {k: data[k] for k in _KEYS}
-        except ValueError as exc:
-            raise ValueError(f"cannot load LabelIndex from {path}: {exc}") from exc
-        except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, RuntimeError) as exc:
-            raise ValueError(f"cannot load LabelIndex from {path}: corrupt file ({exc})") from exc
-        try:
-            background = str(arrays["background"])
+            marker = read_npz(path, (_MARKER,))[_MARKER]
+            if marker.ndim != 0 or marker.dtype.kind not in "iu":
+                raise ValueError(f"{_MARKER!r} must be an integer")
+            version = int(marker)
+            if version > FORMAT_VERSION:
+                raise ValueError(
+                    f"format version {version} is newer than this labelprep "
+                    f"understands ({FORMAT_VERSION})"
+                )
+            arrays = read_npz(path, _KEYS)
+            shape, dtype, background = parse_header(arrays)
             idx = cls(
                 labels=arrays["labels"], counts=arrays["counts"], offsets=arrays["offsets"],
                 voxel_indices=arrays["voxel_indices"], bboxes=arrays["bboxes"],
-                centroids=arrays["centroids"], shape=tuple(arrays["shape"].tolist()),
-                dtype=np.dtype(str(arrays["dtype"])),
-                background=None if background == "none" else int(background),
+                centroids=arrays["centroids"], shape=shape, dtype=dtype, background=background,
             )
+            validate(idx)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"cannot load LabelIndex from {path}: {exc}") from exc
-        from ._kernels.index import check_segments
-
-        if len(idx) and not check_segments(idx.voxel_indices, idx.offsets, idx._stack_size):
-            raise ValueError(
-                f"cannot load LabelIndex from {path}: voxel indices out of range or not "
-                "ascending within a label"
-            )
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError,
+                MemoryError) as exc:
+            raise ValueError(f"cannot load LabelIndex from {path}: corrupt file ({exc})") from exc
         return idx
 
     @staticmethod
@@ -832,11 +823,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
                         part.table, part.shift = _new_table(_INITIAL_HASH_ROWS)
                     continue
                 if status == K.NOT_INTEGRAL:
-                    raise TypeError(
-                        f"labels is a {orig_dtype} array with a value that is not a whole "
-                        f"number ({float(a2d[r0, c0])}); float stacks are accepted only if "
-                        "every value is integral"
-                    )
+                    raise TypeError(_float_value_error(orig_dtype, float(a2d[r0, c0])))
                 part.grow()
             part.done += (r1 - row0) * plan.cols
             if tick is not None:
@@ -939,6 +926,16 @@ def _new_table(capacity: int) -> tuple[np.ndarray, np.uint64]:
     """An empty hash table of at least ``capacity`` (power of two) ``(key, id + 1)`` rows."""
     bits = max(int(capacity - 1).bit_length(), 1)
     return np.zeros((1 << bits, 2), dtype=np.uint64), np.uint64(64 - bits)
+
+
+def _float_value_error(dtype: Any, value: float) -> str:
+    """Why a float stack's value cannot be a label: not whole, or beyond int64 labels."""
+    if value == value and abs(value) != float("inf") and float(value).is_integer():
+        return (f"labels is a {dtype} array with the value {value:g}, outside the range "
+                "that float stacks are indexed in (|value| < 9.2e18, as int64 labels); "
+                "convert it to an integer dtype first")
+    return (f"labels is a {dtype} array with a value that is not a whole number "
+            f"({value}); float stacks are accepted only if every value is integral")
 
 
 def _changed_error() -> InputChangedError:

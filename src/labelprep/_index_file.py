@@ -1,0 +1,145 @@
+"""Reading a saved :class:`~labelprep.index.LabelIndex` without trusting the file.
+
+Every array is checked before it is read (its header against the bytes the archive
+holds and the machine's memory: a small file cannot make us allocate gigabytes), and
+every field after (:func:`validate`): shape, dtype, background, labels, counts,
+offsets, voxel indices, bounding boxes and centroids must describe one consistent
+index, in O(objects + voxels). Anything else is a ``ValueError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import too_big
+
+
+def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz`` archive, each checked before it is allocated."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for key in keys:
+            try:
+                info = zf.getinfo(f"{key}.npy")
+            except KeyError:
+                raise ValueError(f"missing entry {key!r}") from None
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"{key!r}: unsupported .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{key!r} holds Python objects")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise ValueError(
+                        f"{key!r} declares {nbytes} bytes of data but the file holds "
+                        f"{info.file_size}")
+                reason = too_big(nbytes, f"{key!r}")
+                if reason is not None:
+                    raise ValueError(reason)
+            with zf.open(info) as f:
+                out[key] = np.lib.format.read_array(f, allow_pickle=False)
+    return out
+
+
+def scalar_text(arr: np.ndarray, key: str) -> str:
+    if arr.ndim != 0 or arr.dtype.kind not in "US":
+        raise ValueError(f"{key!r} must be a text scalar, got {arr.dtype} of shape {arr.shape}")
+    return str(arr)
+
+
+def parse_header(arrays: dict[str, np.ndarray]) -> tuple[tuple[int, ...], np.dtype, Any]:
+    """(shape, dtype, background) of a saved index, each checked."""
+    shape_arr = arrays["shape"]
+    if shape_arr.ndim != 1 or shape_arr.dtype.kind not in "iu" or shape_arr.size < 1:
+        raise ValueError(f"'shape' must be a 1-D integer array, got {shape_arr.dtype} "
+                         f"{shape_arr.tolist()}")
+    bg_text = scalar_text(arrays["background"], "background")
+    try:
+        background = None if bg_text == "none" else int(bg_text)
+    except ValueError:
+        raise ValueError(f"'background' {bg_text!r} is not an integer or 'none'") from None
+    return check_header(shape_arr.tolist(), scalar_text(arrays["dtype"], "dtype"), background)
+
+
+def check_header(shape: Any, dtype: Any, background: Any) -> tuple[tuple[int, ...], np.dtype, Any]:
+    """Shape, dtype and background of an index (``.npz`` or zarr), checked."""
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise ValueError(f"'shape' must hold integers, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"'shape' {list(shape)} has a negative axis")
+    if math.prod(shape) >= 2**63:
+        raise ValueError(f"'shape' {list(shape)} is too large")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"'dtype' {dtype!r} is not a NumPy dtype") from None
+    if dtype.kind not in "biuf":
+        raise ValueError(f"'dtype' {dtype} is not an integer, bool or float stack dtype")
+    if background is not None:
+        if isinstance(background, bool) or not isinstance(background, int):
+            raise ValueError(f"'background' {background!r} is not an integer or None")
+        lo, hi = _value_range(dtype)
+        if not lo <= background <= hi:
+            raise ValueError(f"'background' {background} cannot occur in a {dtype} stack")
+    return shape, dtype, background
+
+
+def _value_range(dtype: np.dtype) -> tuple[int, int]:
+    if dtype.kind == "b":
+        return 0, 1
+    if dtype.kind == "f":
+        return -(2**63), 2**63 - 1  # float stacks are indexed as int64 labels
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def validate(idx, voxels: bool = True) -> None:
+    """Check a loaded index against its own voxels (the constructor checked the shapes).
+
+    Raises ``ValueError`` naming the field: labels outside the stack dtype's range or
+    equal to the background, voxel indices out of range or not ascending in a label,
+    bounding boxes or centroids that do not match the voxels. ``voxels=False`` checks
+    the per-object fields only (an on-disk index whose voxels are read on demand).
+    """
+    from ._kernels.index import check_segments
+    from ._kernels.index_check import segment_boxes
+
+    n = len(idx)
+    if not n:
+        return
+    lo, hi = _value_range(idx.dtype)
+    if int(idx.labels[0]) < lo or int(idx.labels[-1]) > hi:
+        raise ValueError(f"'labels' hold values outside the range of a {idx.dtype} stack "
+                         f"({lo}..{hi})")
+    if idx.background is not None and idx.background in idx:
+        raise ValueError(f"'labels' hold the background value {idx.background}")
+    if np.any(idx.counts <= 0):
+        raise ValueError("'counts' must be positive (an object has at least one voxel)")
+    if not voxels:
+        return
+    if not check_segments(idx.voxel_indices, idx.offsets, idx._stack_size):
+        raise ValueError("'voxel_indices' out of range or not ascending within a label")
+    boxes = np.empty((n, idx.ndim, 2), np.int64)
+    sums = np.empty((n, idx.ndim), np.float64)
+    segment_boxes(idx.voxel_indices, idx.offsets, np.array(idx.shape, np.int64), boxes, sums)
+    if not np.array_equal(boxes, idx.bboxes):
+        bad = int(np.flatnonzero(np.any(boxes != idx.bboxes, axis=(1, 2)))[0])
+        raise ValueError(f"'bboxes' do not match the voxels (label {idx.labels[bad]})")
+    means = sums / idx.counts[:, None]
+    if not np.allclose(means, idx.centroids, rtol=1e-9, atol=1e-9):
+        bad = int(np.flatnonzero(~np.all(np.isclose(means, idx.centroids, rtol=1e-9,
+                                                    atol=1e-9), axis=1))[0])
+        raise ValueError(f"'centroids' do not match the voxels (label {idx.labels[bad]})")
