@@ -747,3 +747,31 @@ def test_lazy_dask_layer_is_indexed_as_is(viewer, qtbot, small):
     np.testing.assert_array_equal(widget.index.labels, np.unique(labels[labels != 0]))
     L = pick_object(labels, 2)
     assert widget.select_label(L) and layer.selected_label == L
+
+
+def test_the_layer_cannot_be_painted_while_the_build_reads_it(viewer, qtbot, small, monkeypatch):
+    """Issue #16.9: the build reads the layer's own array, so the dock makes the layer
+    non-editable until the build ends (a count-preserving stroke could not be detected)."""
+    _, labels = small
+    widget, layer = make_widget(viewer, qtbot, labels, build=False)
+    assert layer.editable
+    real_build = LabelIndex.build
+    seen = []
+
+    def build_and_look(data, background=0, progress=None, **kwargs):
+        seen.append(layer.editable)
+        return real_build(data, background=background, progress=progress, **kwargs)
+
+    monkeypatch.setattr(LabelIndex, "build", staticmethod(build_and_look))
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert seen == [False]
+    assert layer.editable and widget.index is not None
+
+
+def test_a_stack_of_intensities_is_indexed_with_a_warning(viewer, qtbot):
+    ramp = (np.add.outer(np.arange(40), np.arange(50))[None] * 20 + np.arange(6)[:, None, None])
+    widget, layer = make_widget(viewer, qtbot, ramp.astype(np.uint16))
+    assert widget.index is not None and len(widget.index) > 100  # not refused
+    assert widget.intensity_warning is not None
+    assert "intensity image" in widget.message_label.text()

@@ -192,12 +192,15 @@ class TaskRunner(QObject):
         message: str | None = None,
         failed: str | None = None,
         progress_format: str | None = None,
+        lock: Any = None,
     ):
         """Run ``func(*args, progress)`` in a thread; returns the worker (None if busy).
 
         ``label`` names the task: the progress bar reads "<label>... 42%" (or
         ``progress_format``) and an expected error reads "<label> failed: <error>" (or
-        ``failed`` + "<error>"). ``message`` is shown when the task starts.
+        ``failed`` + "<error>"). ``message`` is shown when the task starts. ``lock`` is a
+        layer whose data the task reads in place: it is made non-editable until the task
+        ends, so nobody paints on the array while it is read.
         """
         from napari.qt.threading import create_worker
 
@@ -219,6 +222,14 @@ class TaskRunner(QObject):
 
         worker = create_worker(run, _start_thread=False)
         worker.returned.connect(done)
+        if lock is not None and getattr(lock, "editable", False):
+            lock.editable = False
+
+            def unlock():
+                with contextlib.suppress(RuntimeError, AttributeError):
+                    lock.editable = True
+
+            worker.finished.connect(unlock)
         worker.finished.connect(self._on_finished)
         worker.errored.connect(self._on_errored)
         self.worker = worker

@@ -143,6 +143,7 @@ class VoxelIndexWidget(DockWidget):
         self.layer = None
         self.stale = False
         self.build_seconds: float | None = None
+        self.intensity_warning: str | None = None  # set when the stack looks like intensities
         self.index_source = ""  # "built" or the .npz path it was read from
         self._generation = 0  # bumped on every data change of the layer
         self._history_seen = None  # (undo, redo) lengths last seen, see _history_state
@@ -484,22 +485,30 @@ class VoxelIndexWidget(DockWidget):
 
         def build(data, background, progress):
             from labelprep import LabelIndex
+            from labelprep.io import intensity_warning
 
+            warning = intensity_warning(data)
             t0 = time.perf_counter()
             idx = LabelIndex.build(data, background=background, progress=progress)
             seconds = time.perf_counter() - t0
             table = idx.table()
-            return idx, table, seconds
+            return idx, table, seconds, warning
 
         def done(result):
             if layer is not self.layer:
                 return  # the user switched layers meanwhile: drop it
-            idx, table, seconds = result
+            idx, table, seconds, warning = result
+            self.intensity_warning = None
             self._set_index(idx, seconds=seconds, table=table, source="built")
             if self._generation != generation:  # painted while building
                 self._mark_stale()
+            if warning is not None:
+                self.intensity_warning = warning
+                self.show_message(f"Indexed, but {warning}.", error=True)
 
-        return self.tasks.start(build, data, background, on_done=done, label="Indexing")
+        # the build reads the layer's own array (no copy): no painting until it is done
+        return self.tasks.start(build, data, background, on_done=done, label="Indexing",
+                                lock=layer)
 
     def _set_index(self, idx, *, seconds=None, table=None, source="built") -> None:
         self.index = idx
