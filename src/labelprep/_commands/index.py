@@ -100,8 +100,12 @@ def run(args: argparse.Namespace) -> int:
                 if zarr_out:
                     from ..chunked import build_to_zarr
 
-                    idx = build_to_zarr(stack, args.out, background=args.background,
-                                        progress=cb, overwrite=True)
+                    try:
+                        idx = build_to_zarr(stack, args.out, background=args.background,
+                                            progress=cb, overwrite=True)
+                    except OSError as exc:  # zarr's stores do not name the file
+                        return _fail(f"cannot write {args.out}: "
+                                     f"{exc.strerror or exc}", 1)
                 else:
                     idx = LabelIndex.build(stack, background=args.background, progress=cb)
         else:

@@ -327,6 +327,8 @@ def _read_number(buf, p):  # pragma: no cover - compiled
         if ch < COCO_FIRST_CHAR or ch > COCO_LAST_CHAR or k >= 13:
             return x, p, False
         c = ch - 48
+        if k == 12 and ((c & 0x18) == 0x08 or (c & 0x18) == 0x10):
+            return x, p, False  # 65 bits: as coco_string_decode refuses it
         x |= (c & 0x1F) << (5 * k)
         p += 1
         k += 1

@@ -1,0 +1,438 @@
+"""Data safety (issue #16): sources never touched, nothing corrupt or half-written
+reported as written, one bad file never stops a batch. One test (or more) per point of
+the issue; each reproduces what main did wrong before the fix. docs/safety.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from labelprep import LabelIndex, io, presize, rle
+from labelprep.cli import main
+from labelprep.errors import ImageReadError, OutputError
+
+
+def _jpeg(path: Path, hw=(120, 160), seed=0) -> np.ndarray:
+    rgb = np.random.default_rng(seed).integers(0, 255, (*hw, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, quality=95)
+    return rgb
+
+
+def _flip_idat_byte(path: Path) -> None:
+    """Flip one byte inside the pixel data (IDAT) of a PNG file."""
+    data = bytearray(path.read_bytes())
+    start = data.index(b"IDAT") + 4
+    data[start + 20] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a 256 KiB tmpfs (root only): writes past that fail with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# ------------------------------------------------------------------ 1. symlinks
+def test_a_symlink_inside_dst_never_leads_a_write_into_the_sources(tmp_path, capsys):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    original = _jpeg(src / "sub" / "a.jpg")
+    _jpeg(src / "b.jpg", seed=1)
+    before = (src / "sub" / "a.jpg").read_bytes()
+    dst.mkdir()
+    (dst / "sub").symlink_to(src / "sub")
+    code = main(["presize", str(src), str(dst), "--size", "40", "--workers", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1  # the file behind the link failed alone, with the reason
+    assert "sub/a.jpg" in err and "symlink" in err
+    assert (src / "sub" / "a.jpg").read_bytes() == before
+    assert original.shape == (120, 160, 3)
+    assert (dst / "b.jpg").is_file()  # the others were written
+
+
+def test_a_symlinked_file_in_dst_is_not_written_through(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    _jpeg(src / "a.jpg")
+    before = (src / "a.jpg").read_bytes()
+    dst.mkdir()
+    (dst / "a.jpg").symlink_to(src / "a.jpg")
+    rep = presize.folder(src, dst, 40, workers=1)
+    assert [p.as_posix() for p, _ in rep.failed] == ["a.jpg"]
+    assert (src / "a.jpg").read_bytes() == before
+
+
+def test_symlinked_source_folders_are_followed_once_and_count_as_sources(tmp_path):
+    data, src = tmp_path / "data", tmp_path / "s"
+    _jpeg(data / "x.jpg")
+    _jpeg(src / "own.jpg", seed=2)
+    (src / "linked").symlink_to(data)
+    (data / "loop").symlink_to(data)  # a link loop must not be walked forever
+    names = sorted(p.relative_to(src).as_posix() for p in io.list_images(src))
+    assert names == ["linked/x.jpg", "own.jpg"]
+    assert io.real(data) in io.source_trees(src)
+    # an output folder inside what a source link leads to is refused up front
+    with pytest.raises(ValueError, match="inside the input"):
+        presize.folder(src, data / "out", 40)
+    rep = presize.folder(src, tmp_path / "d", 40, workers=1)
+    assert rep.written == 2 and (tmp_path / "d" / "linked" / "x.jpg").is_file()
+
+
+# ------------------------------------------------------------------ 2. corrupt inputs
+@pytest.mark.parametrize("mode", ["L", "LA", "1", "RGB"])
+def test_a_png_with_one_flipped_pixel_byte_fails_everywhere(tmp_path, mode):
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 255, (64, 64, 2 if mode == "LA" else 3), dtype=np.uint8)
+    im = Image.fromarray(arr[..., :2] if mode == "LA" else arr[..., 0] if mode in "L1" else arr,
+                         "LA" if mode == "LA" else None)
+    im = im.convert(mode)
+    path = tmp_path / "src" / "m.png"
+    path.parent.mkdir()
+    im.save(path)
+    _flip_idat_byte(path)
+    with pytest.raises(ImageReadError, match="m.png"):
+        io.read_image(path)
+    with pytest.raises(ImageReadError, match="m.png"):
+        io.read_image_pooled(path, io.BufferPool())
+    rep = presize.folder(tmp_path / "src", tmp_path / "dst", 20, workers=1)
+    assert rep.written == 0 and [p.name for p, _ in rep.failed] == ["m.png"]
+    assert presize.JOURNAL_NAME not in [p.name for p in (tmp_path / "dst").glob("*")] or (
+        "m.png" not in (tmp_path / "dst" / presize.JOURNAL_NAME).read_text())
+
+
+def test_a_corrupt_mask_fails_its_pair(tmp_path):
+    src, masks = tmp_path / "s", tmp_path / "m"
+    _jpeg(src / "a.jpg")
+    masks.mkdir()
+    Image.fromarray(np.ones((120, 160), np.uint8)).convert("1").save(masks / "a.png")
+    _flip_idat_byte(masks / "a.png")
+    rep = presize.folder(src, tmp_path / "d", 40, masks=masks, masks_out=tmp_path / "md",
+                         workers=1)
+    assert [p.name for p, _ in rep.failed] == ["a.jpg"]
+    assert not (tmp_path / "md" / "a.png").exists()
+
+
+# ------------------------------------------------------------------ 3. truncated outputs
+def test_a_short_write_on_a_full_disk_is_an_error_and_keeps_the_old_file(full_disk):
+    target = full_disk / "big.jpg"
+    target.write_bytes(b"old")
+    noise = np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)
+    with pytest.raises(OutputError, match="big.jpg"):
+        with io.atomic_open(target, "wb") as f:
+            Image.fromarray(noise).save(f, format="JPEG", quality=100)  # > 256 KiB
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["big.jpg"]  # no temporary
+
+
+def test_presize_on_a_full_disk_reports_failures_and_resume_redoes_them(tmp_path, full_disk):
+    src = tmp_path / "s"
+    for i in range(6):
+        _jpeg(src / f"{i}.jpg", hw=(700, 700), seed=i)
+    rep = presize.folder(src, full_disk / "d", 600, workers=1)
+    assert rep.failed, "the disk should have filled up"
+    for path, reason in rep.failed:
+        assert "No space left" in reason
+        assert not (full_disk / "d" / path).exists()  # nothing half-written in place
+    assert not [p for p in (full_disk / "d").iterdir() if io.stale_temporaries([full_disk])]
+    written = {r.source.name for r in rep.results if r.status == "written"}
+    # a resumed run trusts only what completed writes recorded
+    again = presize.folder(src, full_disk / "d", 600, workers=1)
+    assert {r.source.name for r in again.results if r.status == "skipped"} == written
+
+
+def test_resume_never_trusts_a_file_it_did_not_record(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    _jpeg(src / "a.jpg")
+    dst.mkdir()
+    (dst / "a.jpg").write_bytes(b"half a jpeg")  # newer than its source, as a crash leaves it
+    rep = presize.folder(src, dst, 40, workers=1)
+    assert rep.written == 1 and rep.skipped == 0
+    assert io.read_image(dst / "a.jpg").shape[:2] == (40, 53)
+    (dst / "a.jpg").write_bytes(b"truncated")  # damaged after a completed run
+    assert presize.folder(src, dst, 40, workers=1).written == 1
+
+
+# ------------------------------------------------------------------ 4. wrong values
+def test_one_bit_pngs_read_as_zero_and_one_everywhere(tmp_path):
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:7] = True
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    got = io.read_image(tmp_path / "m.png")
+    assert got.dtype == bool and got.view(np.uint8).max() == 1
+    np.testing.assert_array_equal(got, mask)
+    idx = LabelIndex.build(got)
+    assert 1 in idx and idx.labels.tolist() == [1] and idx.size(1) == 12
+    assert main(["rle", "encode", str(tmp_path / "m.png"), "--quiet"]) == 0
+    np.testing.assert_array_equal(rle.decode(rle.load(tmp_path / "m.rle.json")), mask)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int32, np.uint16, np.int64, np.uint64])
+def test_resampling_saturates_at_the_dtype_range(dtype):
+    info = np.iinfo(dtype)
+    top = presize.image(np.full((100, 100), info.max, dtype), 10)
+    assert top.dtype == dtype and top.min() >= info.max - 2048  # float rounding, no wrap
+    if info.min < 0:
+        bottom = presize.image(np.full((100, 100), info.min, dtype), 10)
+        assert bottom.max() <= info.min + 2048
+
+
+def test_presize_folder_keeps_a_saturated_tiff(tmp_path):
+    (tmp_path / "s").mkdir()
+    tifffile.imwrite(tmp_path / "s" / "t.tif", np.full((100, 100), 2**32 - 1, np.uint32))
+    rep = presize.folder(tmp_path / "s", tmp_path / "d", 10, workers=1)
+    assert rep.written == 1
+    assert (tifffile.imread(tmp_path / "d" / "t.tif") == 2**32 - 1).all()
+
+
+def test_an_intensity_stack_is_indexed_with_a_warning(tmp_path, capsys):
+    ramp = np.add.outer(np.arange(60), np.arange(70)).astype(np.uint16) * 30
+    stack = np.stack([ramp + z for z in range(8)])
+    tifffile.imwrite(tmp_path / "grey.tif", stack)
+    assert main(["index", str(tmp_path / "grey.tif"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "intensity image" in captured.err
+    labels = np.zeros((8, 60, 70), np.uint16)
+    labels[:, 10:20, 10:30] = 4
+    assert io.intensity_warning(labels) is None
+
+
+# ------------------------------------------------------------------ 5. output paths
+def test_two_masks_that_would_share_one_output_are_refused_before_any_work(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 3), np.uint8))
+    tifffile.imwrite(tmp_path / "x.tif", np.ones((3, 3), np.uint8))
+    assert main(["rle", "encode", str(tmp_path), "--quiet"]) == 2
+    assert "would both be written" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_output_names_and_folders_are_checked_up_front(tmp_path, capsys):
+    r = rle.encode(np.zeros((3, 3), np.uint8))
+    rle.save(tmp_path / "a.rle.json", r)
+    assert main(["rle", "decode", str(tmp_path / "a.rle.json"), "--out",
+                 str(tmp_path / "x.jpg")]) == 2
+    assert not (tmp_path / "x.jpg").exists() and "x.jpg" in capsys.readouterr().err
+    np.save(tmp_path / "s.npy", np.zeros((4, 4), np.uint8))
+    assert main(["index", str(tmp_path / "s.npy"), "--out", str(tmp_path / "o.txt")]) == 2
+    assert "must end with .npz or .zarr" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "s.npy"), "--csv", "/nonexistent/dir/o.csv"]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and "objects" not in captured.out
+    assert main(["index", str(tmp_path / "s.npy"), "--csv", str(tmp_path / "s.npy")]) == 2
+    assert main(["index", str(tmp_path / "s.npy"), "--out", str(tmp_path / "s.npy")]) == 2
+
+
+# ------------------------------------------------------------------ 6. bad files, one at a time
+def _bomb_png(path: Path) -> None:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def test_bad_files_fail_alone_and_the_batch_goes_on(tmp_path, capsys):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    good = np.zeros((20, 20), np.uint8)
+    good[3:9, 4:12] = 5
+    tifffile.imwrite(folder / "a_good.tif", good)
+    tifffile.imwrite(folder / "b_trunc.tif", np.random.default_rng(0).integers(
+        0, 9, (64, 64), dtype=np.uint8), compression="zlib")
+    data = (folder / "b_trunc.tif").read_bytes()
+    (folder / "b_trunc.tif").write_bytes(data[: len(data) - 40])
+    _bomb_png(folder / "c_bomb.png")
+    np.save(folder / "d_good.npy", good)
+    code = main(["rle", "encode", str(folder), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "b_trunc.tif" in err and "c_bomb.png" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a_good.rle.json", "d_good.rle.json"]
+
+
+def test_hostile_rle_files_fail_alone(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "nested.rle.json").write_text("[" * 100_000 + "]" * 100_000)
+    (inputs / "bigint.rle.json").write_text('{"size":[1],"values":[' + "9" * 5000
+                                              + '],"counts":[1]}')
+    huge = {"size": [1_000_000, 1_000_000], "values": [0], "counts": [10**12]}
+    (inputs / "huge.rle.json").write_text(json.dumps(huge))
+    assert (inputs / "huge.rle.json").stat().st_size < 100
+    rle.save(inputs / "ok.rle.json", rle.encode(np.eye(3, dtype=np.uint8)))
+    code = main(["rle", "decode", str(inputs), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "nested too deeply" in err and "bigint" in err and "more than this machine" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["ok.tif"]
+    assert main(["rle", "info", str(inputs / "nested.rle.json"),
+                 str(tmp_path / "ok.rle.json")]) == 1
+
+
+def test_a_truncated_zarr_chunk_is_one_line_naming_the_store(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    store = tmp_path / "s.zarr"
+    z = zarr.create_array(store, shape=(4, 32, 32), chunks=(1, 32, 32), dtype="uint16")
+    z[:] = np.arange(4 * 32 * 32, dtype=np.uint16).reshape(4, 32, 32) % 7
+    chunk = max((p for p in store.rglob("*") if p.is_file() and p.name != "zarr.json"),
+                key=lambda p: p.stat().st_size)
+    chunk.write_bytes(chunk.read_bytes()[:10])
+    code = main(["index", str(store), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "s.zarr" in err and "chunk" in err
+
+
+def test_a_tiff_declaring_more_than_the_machine_is_refused_before_reading(tmp_path):
+    big = tmp_path / "big.tif"
+    # a sparse file: its header declares 2**17 x 2**17 uint16 (32 GiB), no data written
+    tifffile.imwrite(big, shape=(2**17, 2**17), dtype=np.uint16, bigtiff=True)
+    with pytest.raises(ImageReadError, match="more than this machine"):
+        io.read_image(big)
+
+
+# ------------------------------------------------------------------ 7. tampered index files
+@pytest.mark.parametrize("field,value,message", [
+    ("shape", np.array([-4, -5]), "negative axis"),
+    ("background", np.array("300"), "'background' 300 cannot occur"),
+    ("dtype", np.array("<U3"), "not an integer, bool or float"),
+    ("bboxes", None, "'bboxes' do not match"),
+    ("centroids", None, "'centroids' do not match"),
+    ("voxel_indices", None, "out of range or not ascending"),
+])
+def test_tampered_index_files_are_refused_naming_the_field(tmp_path, field, value, message):
+    lab = np.zeros((4, 5), np.uint8)
+    lab[1:3, 1:3] = 3
+    lab[0, 4] = 7
+    LabelIndex.build(lab).save(tmp_path / "ok.npz")
+    arrays = dict(np.load(tmp_path / "ok.npz"))
+    if value is None:
+        value = arrays[field].copy()
+        value.flat[0] = value.flat[0] + 3 if field != "voxel_indices" else 999
+    arrays[field] = value
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=message):
+        LabelIndex.load(tmp_path / "bad.npz")
+
+
+def test_a_bool_index_holding_label_9_and_a_2kb_bomb_are_refused(tmp_path):
+    LabelIndex.build(np.eye(4, dtype=bool)).save(tmp_path / "b.npz")
+    arrays = dict(np.load(tmp_path / "b.npz"))
+    arrays["labels"] = np.array([9], np.uint8)
+    np.savez(tmp_path / "nine.npz", **arrays)
+    with pytest.raises(ValueError, match="outside the range of a bool stack"):
+        LabelIndex.load(tmp_path / "nine.npz")
+    import io as pyio
+    import zipfile
+
+    header = pyio.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<u4", "fortran_order": False, "shape": (10**10,)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, arr in arrays.items():
+            buf = pyio.BytesIO()
+            np.save(buf, arr)
+            zf.writestr(f"{key}.npy", header.getvalue() if key == "voxel_indices"
+                        else buf.getvalue())
+    assert (tmp_path / "bomb.npz").stat().st_size < 4096
+    with pytest.raises(ValueError, match="declares 40000000000 bytes"):
+        LabelIndex.load(tmp_path / "bomb.npz")
+
+
+# ------------------------------------------------------------------ 8. modes and litter
+def test_outputs_get_the_umask_mode_even_over_a_0600_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "t.csv"
+        target.write_text("old")
+        target.chmod(0o600)
+        with io.atomic_open(target, "w") as f:
+            f.write("new")
+        assert target.stat().st_mode & 0o777 == 0o644
+        rle.save(tmp_path / "r.rle.json", rle.encode(np.zeros(3, np.uint8)))
+        assert (tmp_path / "r.rle.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+
+def test_a_killed_write_leaves_a_temporary_that_the_next_run_removes(tmp_path):
+    src, dst = tmp_path / "s", tmp_path / "d"
+    _jpeg(src / "a.jpg")
+    dst.mkdir()
+    script = (
+        "import os, signal, sys\n"
+        "from labelprep.io import atomic_open\n"
+        "with atomic_open(sys.argv[1], 'wb') as f:\n"
+        "    f.write(b'x' * 100000); f.flush()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(dst / "a.jpg")])
+    assert done.returncode == -signal.SIGKILL
+    litter = io.stale_temporaries([dst])
+    assert len(litter) == 1 and litter[0].name.startswith(".a.jpg.lp")
+    assert not (dst / "a.jpg").exists()  # the killed write replaced nothing
+    rep = presize.folder(src, dst, 40, workers=1)
+    assert rep.removed == litter and "temporary files" in rep.summary()
+    assert not litter[0].exists() and rep.written == 1
+
+
+# ------------------------------------------------------------------ 10. smaller ones
+def test_float_values_beyond_int64_labels_say_so():
+    for value in (-(2.0**63), 1e19):
+        with pytest.raises(TypeError, match="outside the range"):
+            LabelIndex.build(np.array([[0.0, value]]))
+
+
+def test_a_compact_number_of_65_bits_is_refused():
+    with pytest.raises(ValueError, match="does not fit in 64 bits"):
+        rle.decode({"size": [1], "dtype": "int64", "values": chr(80) * 12 + chr(56),
+                    "counts": "1"})
+
+
+def test_a_file_name_that_is_not_utf8_does_not_crash_the_printout(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    name = os.fsdecode(b"mask\xff.npy")
+    np.save(folder / name, np.zeros((3, 3), np.uint8))
+    (folder / os.fsdecode(b"bad\xfe.png")).write_bytes(b"not a png")
+    done = subprocess.run([sys.executable, "-m", "labelprep.cli", "rle", "encode", str(folder),
+                           "--out", str(tmp_path / "o")], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert done.returncode == 1, done.stderr
+    assert b"Traceback" not in done.stderr and b"bad" in done.stderr
+    assert len(list((tmp_path / "o").iterdir())) == 1
+
+
+def test_a_zarr_index_on_a_full_disk_is_one_line(tmp_path, full_disk):
+    pytest.importorskip("zarr")
+    stack = np.random.default_rng(0).integers(0, 5000, (40, 100, 100)).astype(np.uint32)
+    np.save(tmp_path / "s.npy", stack)
+    done = subprocess.run([sys.executable, "-m", "labelprep.cli", "index",
+                           str(tmp_path / "s.npy"), "--out", str(full_disk / "x.zarr"),
+                           "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "x.zarr" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and "asyncio" not in done.stderr
