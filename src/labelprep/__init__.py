@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["LabelIndex", "rle", "presize", "patches", "samples", "__version__"]
+__all__ = [
+    "EditSession", "LabelIndex", "TimeLapseIndex", "__version__", "export", "io", "measure",
+    "patches", "presize", "qa", "rle", "samples",
+]
+_MODULES = {"rle", "presize", "patches", "samples", "io", "measure", "qa", "export"}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from . import patches, presize, rle, samples
+    from . import export, io, measure, patches, presize, qa, rle, samples
+    from .edit import EditSession
     from .index import LabelIndex
+    from .timelapse import TimeLapseIndex
 
 
 def __getattr__(name: str) -> Any:
@@ -27,7 +33,15 @@ def __getattr__(name: str) -> Any:
         from .index import LabelIndex
 
         return LabelIndex
-    if name in {"rle", "presize", "patches", "samples"}:
+    if name == "EditSession":
+        from .edit import EditSession
+
+        return EditSession
+    if name == "TimeLapseIndex":
+        from .timelapse import TimeLapseIndex
+
+        return TimeLapseIndex
+    if name in _MODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'labelprep' has no attribute {name!r}")
 

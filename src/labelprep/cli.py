@@ -1,4 +1,5 @@
-"""The ``labelprep`` command line: ``demo``, ``index``, ``rle``, ``presize``, ``patches``.
+"""The ``labelprep`` command line: ``demo``, ``index``, ``rle``, ``presize``, ``patches``,
+``qa``, ``export``.
 
 Each subcommand lives in ``labelprep._commands.<name>`` as a pair of functions,
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code), so this file only
@@ -20,6 +21,9 @@ SUBCOMMANDS = {
     "rle": "encode masks to multi-class RLE JSON, or decode RLE JSON back to images",
     "presize": "downscale an image dataset (and its masks) once, in parallel",
     "patches": "sample random patches (and mask crops) from a folder of images",
+    "qa": "flag objects for review (tiny, huge, border, single slice, low fill, fragmented): "
+          "CSV and a summary",
+    "export": "export objects as per-object crops or COCO instance annotations, or read COCO",
 }
 
 

@@ -382,6 +382,18 @@ class LabelIndex:
             columns[f"centroid_{name}"] = self.centroids[:, k]
         return pd.DataFrame({k: np.array(v) for k, v in columns.items()})
 
+    def measure(self, image: Any = None, spacing: Any = None, properties: Any = None):
+        """Per-object measurements (a DataFrame), as :func:`labelprep.measure.measure`."""
+        from .measure import measure
+
+        return measure(self, image, spacing, properties)
+
+    def flags(self, labels: Any = None, **thresholds: Any):
+        """Review flags per object (a DataFrame), as :func:`labelprep.qa.flags`."""
+        from .qa import flags
+
+        return flags(self, labels, **thresholds)
+
     def subset(self, labels: Iterable[int]) -> LabelIndex:
         """A new index restricted to ``labels`` (KeyError naming any unknown label)."""
         rows = np.unique(np.array([self.position(L) for L in labels], dtype=np.int64))
