@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -750,23 +752,34 @@ def test_lazy_dask_layer_is_indexed_as_is(viewer, qtbot, small):
 
 
 def test_the_layer_cannot_be_painted_while_the_build_reads_it(viewer, qtbot, small, monkeypatch):
-    """Issue #16.9: the build reads the layer's own array, so the dock makes the layer
-    non-editable until the build ends (a count-preserving stroke could not be detected)."""
+    """Issue #16.9: the build reads the layer's own array, so the dock keeps the layer out
+    of its painting modes until the build ends (a count-preserving stroke between the
+    passes could not be detected), without clearing the layer's undo history."""
     _, labels = small
     widget, layer = make_widget(viewer, qtbot, labels, build=False)
-    assert layer.editable
+    z, y, x = np.argwhere(labels == 0)[0]
+    layer.paint((z, y, x), 77, refresh=True)
+    layer.mode = "paint"
     real_build = LabelIndex.build
     seen = []
 
-    def build_and_look(data, background=0, progress=None, **kwargs):
-        seen.append(layer.editable)
+    def build_and_try_to_paint(data, background=0, progress=None, **kwargs):
+        time.sleep(0.5)  # meanwhile the user picks the fill tool (below): refused
+        seen.append(str(layer.mode))
         return real_build(data, background=background, progress=progress, **kwargs)
 
-    monkeypatch.setattr(LabelIndex, "build", staticmethod(build_and_look))
+    monkeypatch.setattr(LabelIndex, "build", staticmethod(build_and_try_to_paint))
     widget.build_index()
+    assert str(layer.mode) == "pan_zoom"  # locked before the build started
+    layer.mode = "fill"
+    qtbot.waitUntil(lambda: str(layer.mode) == "pan_zoom", timeout=5000)
+    assert "Painting is paused" in widget.message_label.text()
     wait_idle(qtbot, widget)
-    assert seen == [False]
-    assert layer.editable and widget.index is not None
+    assert seen == ["pan_zoom"]
+    assert str(layer.mode) == "paint"  # given back
+    assert widget.index is not None and 77 in widget.index
+    layer.undo()  # the history survived the build
+    assert layer.data[z, y, x] == 0
 
 
 def test_a_stack_of_intensities_is_indexed_with_a_warning(viewer, qtbot):

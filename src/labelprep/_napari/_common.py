@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QComboBox, QLabel, QProgressBar, QWidget
 
 from ..errors import InputChangedError
@@ -125,6 +125,44 @@ class DockWidget(QWidget):
         super().closeEvent(event)
 
 
+class _PaintLock:
+    """Keeps a Labels layer out of its painting modes until :meth:`release`.
+
+    The layer's mode is set to pan/zoom and any switch back to paint, fill, erase or
+    polygon is undone with a message, so no brush stroke changes the array a task reads
+    in place. (Not ``layer.editable = False``: napari clears the undo history then.)
+    """
+
+    PAINTING = ("paint", "fill", "erase", "polygon")
+
+    def __init__(self, layer, dock):
+        self.layer = layer
+        self.dock = dock
+        self.mode = str(getattr(layer, "mode", "pan_zoom"))
+        self._held = True
+        if self.mode in self.PAINTING:
+            layer.mode = "pan_zoom"
+        layer.events.mode.connect(self._on_mode)
+
+    def _on_mode(self, event=None) -> None:
+        if self._held and str(self.layer.mode) in self.PAINTING:
+            # set it back once napari has finished switching (not from inside its event)
+            QTimer.singleShot(0, self._back_to_pan_zoom)
+
+    def _back_to_pan_zoom(self) -> None:
+        if self._held and str(self.layer.mode) in self.PAINTING:
+            self.layer.mode = "pan_zoom"
+            self.dock.show_message(
+                "Painting is paused while this layer is being read; it resumes when done.")
+
+    def release(self) -> None:
+        self._held = False
+        with contextlib.suppress(RuntimeError, AttributeError, TypeError, ValueError):
+            self.layer.events.mode.disconnect(self._on_mode)
+            if self.mode in self.PAINTING and str(self.layer.mode) == "pan_zoom":
+                self.layer.mode = self.mode
+
+
 class TaskRunner(QObject):
     """Runs one task at a time for a :class:`DockWidget` in a napari ``thread_worker``.
 
@@ -168,6 +206,7 @@ class TaskRunner(QObject):
         self.announce = announce
         self.on_change = on_change
         self.worker = None
+        self._lock: _PaintLock | None = None
         self._progressed.connect(self._on_progress)
         self._said.connect(dock.show_message)
 
@@ -199,8 +238,9 @@ class TaskRunner(QObject):
         ``label`` names the task: the progress bar reads "<label>... 42%" (or
         ``progress_format``) and an expected error reads "<label> failed: <error>" (or
         ``failed`` + "<error>"). ``message`` is shown when the task starts. ``lock`` is a
-        layer whose data the task reads in place: it is made non-editable until the task
-        ends, so nobody paints on the array while it is read.
+        Labels layer whose data the task reads in place: it is kept out of its painting
+        modes until the task ends (:class:`_PaintLock`), so no stroke changes the array
+        while it is read.
         """
         from napari.qt.threading import create_worker
 
@@ -222,14 +262,9 @@ class TaskRunner(QObject):
 
         worker = create_worker(run, _start_thread=False)
         worker.returned.connect(done)
-        if lock is not None and getattr(lock, "editable", False):
-            lock.editable = False
-
-            def unlock():
-                with contextlib.suppress(RuntimeError, AttributeError):
-                    lock.editable = True
-
-            worker.finished.connect(unlock)
+        if lock is not None:
+            self._lock = _PaintLock(lock, self.dock)  # held here: napari's events keep weak refs
+            worker.finished.connect(self._lock.release)
         worker.finished.connect(self._on_finished)
         worker.errored.connect(self._on_errored)
         self.worker = worker
