@@ -178,7 +178,7 @@ def test_read_coco_png_keeps_relative_folders(dataset, tmp_path):
 def test_coco_refusals(dataset, tmp_path, capsys):
     images, masks, _, _ = dataset
     assert main(["coco", str(masks), "--out", str(tmp_path / "ann.txt")]) == 2
-    assert "must end in .json" in capsys.readouterr().err
+    assert "must end with .json" in capsys.readouterr().err
     assert main(["coco", str(masks), "--out", str(masks / "ann.json")]) == 2
     assert "inside the input" in capsys.readouterr().err
     assert main(["coco", str(tmp_path / "nope"), "--out", str(tmp_path / "a.json")]) == 2

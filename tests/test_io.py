@@ -247,3 +247,26 @@ def test_decode_into_gives_the_pixels_of_pillow_or_none(tmp_path, rng):
                 assert got.shape == want.shape and got.flags.writeable
             np.testing.assert_array_equal(np.asarray(im), want)  # im is loaded and usable
             assert io.decode_into(im) is None  # already loaded
+
+
+def test_output_tree_creates_a_folder_that_several_threads_want_at_once(tmp_path):
+    """Two workers making the same missing folder: neither is refused (a race seen in
+    the threaded presize run)."""
+    import threading
+
+    for trial in range(50):
+        tree = io.OutputTree(tmp_path / f"d{trial}", [tmp_path / "s"])
+        errors = []
+
+        def prepare(i, tree=tree, trial=trial, errors=errors):
+            try:
+                tree.prepare(tmp_path / f"d{trial}" / "a" / "b" / f"{i}.png")
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=prepare, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []

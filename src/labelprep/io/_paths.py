@@ -17,6 +17,7 @@ commands report them as usage errors (exit 2) up front, or as that file's failur
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -175,11 +176,13 @@ class OutputTree:
         chain = [p.parent, *p.parent.parents]
         for folder in reversed(chain[: chain.index(self.root) + 1] if self.root in chain else []):
             if not folder.is_dir():
-                if folder.exists() or folder.is_symlink():
+                # another writer may create it at the same moment: mkdir, then look
+                with contextlib.suppress(FileExistsError):
+                    folder.mkdir()
+                if not folder.is_dir():  # a file, or a dangling symlink, is in the way
                     raise OutputPathError(
                         f"refusing to write {_shown(p)}: {_shown(folder)} is not a folder"
                     )
-                folder.mkdir(exist_ok=True)
             self._check(folder, "folder")
         if p.is_dir():
             raise OutputPathError(f"refusing to write {_shown(p)}: it is a folder")
