@@ -114,8 +114,7 @@ def validate(idx, voxels: bool = True) -> None:
     bounding boxes or centroids that do not match the voxels. ``voxels=False`` checks
     the per-object fields only (an on-disk index whose voxels are read on demand).
     """
-    from ._kernels.index import check_segments
-    from ._kernels.index_check import segment_boxes
+    from ._kernels.index import check_segments, segment_stats
 
     n = len(idx)
     if not n:
@@ -133,8 +132,8 @@ def validate(idx, voxels: bool = True) -> None:
     if not check_segments(idx.voxel_indices, idx.offsets, idx._stack_size):
         raise ValueError("'voxel_indices' out of range or not ascending within a label")
     boxes = np.empty((n, idx.ndim, 2), np.int64)
-    sums = np.empty((n, idx.ndim), np.float64)
-    segment_boxes(idx.voxel_indices, idx.offsets, np.array(idx.shape, np.int64), boxes, sums)
+    sums = np.empty((n, idx.ndim), np.int64)
+    segment_stats(idx.voxel_indices, idx.offsets, np.array(idx.shape, np.int64), boxes, sums)
     if not np.array_equal(boxes, idx.bboxes):
         bad = int(np.flatnonzero(np.any(boxes != idx.bboxes, axis=(1, 2)))[0])
         raise ValueError(f"'bboxes' do not match the voxels (label {idx.labels[bad]})")

@@ -794,3 +794,35 @@ def format_coords_csv(voxel_indices, starts, stops, pre_start, pre_stop, prefixe
                 buf[pos] = 44 if ax < ndim - 1 else 10
                 pos += 1
     return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def segment_stats(voxels, offsets, shape, bboxes, sums):
+    """Per segment ``i`` of ``voxels``: ``bboxes[i]`` = ``[min, max + 1)`` per axis and
+    ``sums[i]`` = the sum of the coordinates (int64), exactly as the index build
+    computes them."""
+    ndim = shape.shape[0]
+    last = shape[ndim - 1]
+    c = np.zeros(ndim, dtype=np.int64)
+    for i in range(offsets.shape[0] - 1):
+        for a in range(ndim):
+            bboxes[i, a, 0] = np.iinfo(np.int64).max
+            bboxes[i, a, 1] = -1
+            sums[i, a] = 0
+        prev = np.int64(-2)
+        for k in range(offsets[i], offsets[i + 1]):
+            f = np.int64(voxels[k])
+            if f == prev + 1 and c[ndim - 1] + 1 < last:
+                c[ndim - 1] += 1
+            else:
+                r = f
+                for a in range(ndim - 1, -1, -1):
+                    d = shape[a]
+                    q = r // d
+                    c[a] = r - q * d
+                    r = q
+            prev = f
+            for a in range(ndim):
+                bboxes[i, a, 0] = min(bboxes[i, a, 0], c[a])
+                bboxes[i, a, 1] = max(bboxes[i, a, 1], c[a] + 1)
+                sums[i, a] += c[a]
