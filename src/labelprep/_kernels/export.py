@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .rle import write_coco_number
+
 
 @numba.njit(cache=True, nogil=True)
 def coco_strings(voxel_indices, offsets, bboxes, height, width):  # pragma: no cover
@@ -98,18 +100,7 @@ def coco_strings(voxel_indices, offsets, bboxes, height, width):  # pragma: no c
             x = counts[k]
             if k > 2:
                 x -= counts[k - 2]
-            more = True
-            while more:
-                c = x & 0x1F
-                x >>= 5
-                if c & 0x10:
-                    more = x != -1
-                else:
-                    more = x != 0
-                if more:
-                    c |= 0x20
-                chars[p] = c + 48
-                p += 1
+            p = write_coco_number(x, chars, p)
     starts[n_obj] = p
     return chars[:p], starts
 

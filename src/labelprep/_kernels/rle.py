@@ -399,19 +399,27 @@ def coco_string_encode(counts, delta):  # pragma: no cover - compiled
         x = np.int64(counts[i])
         if delta and i > 2:
             x -= np.int64(counts[i - 2])
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            if c & 0x10:
-                more = x != -1
-            else:
-                more = x != 0
-            if more:
-                c |= 0x20
-            out[p] = c + 48
-            p += 1
+        p = write_coco_number(x, out, p)
     return out[:p].copy()
+
+
+@numba.njit(inline="always", nogil=True)
+def write_coco_number(x, out, p):  # pragma: no cover - compiled
+    """Write ``x`` (int64) in COCO's compressed-string form at ``out[p:]`` (at most 13
+    characters); return the position after it. The loop of :func:`coco_string_encode`."""
+    more = True
+    while more:
+        c = x & 0x1F
+        x >>= 5
+        if c & 0x10:
+            more = x != -1
+        else:
+            more = x != 0
+        if more:
+            c |= 0x20
+        out[p] = c + 48
+        p += 1
+    return p
 
 
 @numba.njit(cache=True, nogil=True)
