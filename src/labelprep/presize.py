@@ -52,6 +52,7 @@ from .io import (
     OutputTree,
     atomic_open,
     decode_into,
+    image_size,
     images_by_stem,
     list_images,
     load_pil,
@@ -459,13 +460,10 @@ def _swap(hw: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def _atomic(dst: Path, tree: OutputTree | None) -> Iterator[Any]:
+def _atomic(dst: Path, tree: OutputTree) -> Iterator[Any]:
     """Yield a binary file for ``dst``, checked by the destination ``tree`` (its folders
     created as needed); it replaces ``dst`` only once completely written."""
-    if tree is not None:
-        tree.prepare(dst)
-    else:
-        dst.parent.mkdir(parents=True, exist_ok=True)
+    tree.prepare(dst)
     with atomic_open(dst, "wb", durable=DURABLE) as f:
         yield f
 
@@ -521,26 +519,6 @@ def _save_array(arr: np.ndarray, f, suffix: str, lossless: bool = False) -> None
                     "use TIFF or .npy sources for it"
                 )
         _save_pil(Image.fromarray(arr), f, _PIL_FORMATS[suffix], lossless)
-
-
-def _array_shape(path: Path) -> tuple[int, ...]:
-    """Shape (oriented, channels-last) of an image file without decoding its pixels."""
-    suffix = path.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tif:
-                return tuple(tif.series[0].shape)
-        except Exception as exc:
-            raise _FileError(f"not a readable TIFF ({exc})") from exc
-    if suffix == ".npy":
-        try:
-            return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
-        except Exception as exc:
-            raise _FileError(f"not a readable .npy array ({exc})") from exc
-    with open_pil(path) as im:
-        return _swap((im.height, im.width), pil_orientation(im, path, decode=False))
 
 
 def _check_2d(shape: tuple[int, ...], what: str) -> None:
@@ -652,9 +630,7 @@ def load(path: PathLike, size: Size, upscale: bool = False) -> np.ndarray:
     return arr.astype(np.uint16) if loaded.pil.mode.startswith("I;16") else arr
 
 
-def _presize_image_file(
-    src: Path, dst: Path, size: Size, upscale: bool, tree: OutputTree | None = None
-) -> tuple:
+def _presize_image_file(src: Path, dst: Path, size: Size, upscale: bool, tree: OutputTree) -> tuple:
     """Write the presized ``src`` to ``dst`` atomically; return (input shape, output shape)."""
     loaded = _load_image_file(src, size, upscale)
     suffix = src.suffix.lower()
@@ -692,7 +668,7 @@ def _read_mask(src: Path):
 
 def _presize_mask_file(
     src: Path, dst: Path, image_hw: tuple[int, int], size: Size, upscale: bool, method: str,
-    tree: OutputTree | None = None,
+    tree: OutputTree,
 ) -> tuple:
     from PIL import Image
 
@@ -806,11 +782,11 @@ def _run_job(job: _Job) -> FileResult:
             raise _FileError(job.error)
         if job.mask_src is not None:
             # check the pair before writing anything
-            image_hw = tuple(_array_shape(job.src)[:2])
-            mask_shape = _array_shape(job.mask_src)
-            if tuple(mask_shape[:2]) != image_hw:
+            image_hw = image_size(job.src)
+            mask_hw = image_size(job.mask_src)
+            if mask_hw != image_hw:
                 raise _FileError(
-                    f"mask {job.mask_src.name} has shape {tuple(mask_shape[:2])} but the image "
+                    f"mask {job.mask_src.name} has shape {mask_hw} but the image "
                     f"has shape {image_hw} (after EXIF orientation)"
                 )
         in_hw, out_hw = _presize_image_file(job.src, job.dst, job.size, job.upscale, job.tree)

@@ -42,6 +42,7 @@ from ._paths import OutputTree, check_collisions, check_output_file, real
 from ._read import (
     BufferPool,
     decode_into,
+    image_size,
     load_pil,
     open_pil,
     pil_orientation,
@@ -75,6 +76,7 @@ __all__ = [
     "check_fits",
     "check_output_file",
     "decode_into",
+    "image_size",
     "images_by_stem",
     "intensity_warning",
     "is_zarr_path",

@@ -37,7 +37,7 @@ def intensity_warning(stack: Any) -> str | None:
     >>> intensity_warning(labels) is None
     True
     >>> ramp = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint16) * 20
-    >>> "intensities" in intensity_warning(ramp)
+    >>> "intensity image" in intensity_warning(ramp)
     True
     """
     dtype = np.dtype(stack.dtype)

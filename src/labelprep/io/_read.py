@@ -209,6 +209,39 @@ def read_image(path: PathLike) -> np.ndarray:
     if suffix == ".npy":
         return _read_npy(path)
     return _read_pil(path)
+def image_size(path: PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, EXIF orientation applied, from its header only
+    (no pixel is decoded). Raises :class:`ImageReadError` naming the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.npy"
+    >>> np.save(p, np.zeros((3, 5), np.uint8))
+    >>> image_size(p)
+    (3, 5)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                shape = tuple(tif.series[0].shape)
+        except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds
+            raise ImageReadError(path, f"not a readable TIFF: {_reason(exc)}") from exc
+    elif suffix == ".npy":
+        shape = _read_npy(path, mmap=True).shape
+    else:
+        with open_pil(path) as im:
+            h, w = im.height, im.width
+            return (w, h) if pil_orientation(im, path, decode=False) in (5, 6, 7, 8) else (h, w)
+    if len(shape) < 2:
+        raise ImageReadError(path, f"not an image: shape {shape}")
+    return int(shape[0]), int(shape[1])
+
+
 class BufferPool:
     """Decode buffers handed back for reuse by :func:`read_image_pooled`.
 
