@@ -1,6 +1,6 @@
 """Reading a saved :class:`~labelprep.index.LabelIndex` without trusting the file.
 
-Every array is checked before it is read (its header against the bytes the archive
+Every array is checked before it is read (:func:`read_member`: its header against the bytes the archive
 holds and the machine's memory: a small file cannot make us allocate gigabytes), and
 every field after (:func:`validate`): shape, dtype, background, labels, counts,
 offsets, voxel indices, bounding boxes and centroids must describe one consistent
@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import operator
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,36 +19,31 @@ import numpy as np
 from .io import too_big
 
 
-def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of an ``.npz`` archive, each checked before it is allocated."""
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for key in keys:
-            try:
-                info = zf.getinfo(f"{key}.npy")
-            except KeyError:
-                raise ValueError(f"missing entry {key!r}") from None
-            with zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise ValueError(f"{key!r}: unsupported .npy version {version}")
-                if dtype.hasobject:
-                    raise ValueError(f"{key!r} holds Python objects")
-                nbytes = math.prod(shape) * dtype.itemsize
-                if nbytes > info.file_size:
-                    raise ValueError(
-                        f"{key!r} declares {nbytes} bytes of data but the file holds "
-                        f"{info.file_size}")
-                reason = too_big(nbytes, f"{key!r}")
-                if reason is not None:
-                    raise ValueError(reason)
-            with zf.open(info) as f:
-                out[key] = np.lib.format.read_array(f, allow_pickle=False)
-    return out
+def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
+    """The array ``key`` of an open ``.npz`` archive, checked before it is allocated."""
+    try:
+        info = zf.getinfo(f"{key}.npy")
+    except KeyError:
+        raise ValueError(f"missing entry {key!r}") from None
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{key!r}: unsupported .npy version {version}")
+        if dtype.hasobject:
+            raise ValueError(f"{key!r} holds Python objects")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise ValueError(
+                f"{key!r} declares {nbytes} bytes of data but the file holds {info.file_size}")
+        reason = too_big(nbytes, f"{key!r}")
+        if reason is not None:
+            raise ValueError(reason)
+    with zf.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def scalar_text(arr: np.ndarray, key: str) -> str:

@@ -523,7 +523,7 @@ class LabelIndex:
         Raises ``FileNotFoundError`` if ``path`` does not exist and ``ValueError``
         naming the file if it is not a LabelIndex file or is corrupt.
         """
-        from ._index_file import parse_header, read_npz, validate
+        from ._index_file import parse_header, read_member, validate
 
         path = Path(path)
         if not path.is_file():
@@ -534,16 +534,16 @@ class LabelIndex:
             with zipfile.ZipFile(path) as zf:
                 if f"{_MARKER}.npy" not in zf.namelist():
                     raise ValueError(f"no {_MARKER!r} entry (not a LabelIndex file)")
-            marker = read_npz(path, (_MARKER,))[_MARKER]
-            if marker.ndim != 0 or marker.dtype.kind not in "iu":
-                raise ValueError(f"{_MARKER!r} must be an integer")
-            version = int(marker)
-            if version > FORMAT_VERSION:
-                raise ValueError(
-                    f"format version {version} is newer than this labelprep "
-                    f"understands ({FORMAT_VERSION})"
-                )
-            arrays = read_npz(path, _KEYS)
+                marker = read_member(zf, _MARKER)
+                if marker.ndim != 0 or marker.dtype.kind not in "iu":
+                    raise ValueError(f"{_MARKER!r} must be an integer")
+                version = int(marker)
+                if version > FORMAT_VERSION:
+                    raise ValueError(
+                        f"format version {version} is newer than this labelprep "
+                        f"understands ({FORMAT_VERSION})"
+                    )
+                arrays = {k: read_member(zf, k) for k in _KEYS}
             shape, dtype, background = parse_header(arrays)
             idx = cls(
                 labels=arrays["labels"], counts=arrays["counts"], offsets=arrays["offsets"],
