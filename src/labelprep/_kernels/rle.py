@@ -327,13 +327,17 @@ def _read_number(buf, p):  # pragma: no cover - compiled
         if ch < COCO_FIRST_CHAR or ch > COCO_LAST_CHAR or k >= 13:
             return x, p, False
         c = ch - 48
-        if k == 12 and ((c & 0x18) == 0x08 or (c & 0x18) == 0x10):
-            return x, p, False  # 65 bits: as coco_string_decode refuses it
         x |= (c & 0x1F) << (5 * k)
         p += 1
         k += 1
         if not (c & 0x20):
-            if (c & 0x10) and k < 13:
+            if k == 13:
+                # the 13th group holds bits 60..64: bit 63 and the sign bit 64 must
+                # agree, or the number needs 65 bits (as coco_string_decode refuses it)
+                top = c & 0x18
+                if top == 0x08 or top == 0x10:
+                    return x, p, False
+            elif c & 0x10:
                 x |= np.int64(-1) << (5 * k)
             return x, p, True
 
@@ -447,16 +451,19 @@ def coco_string_decode(buf, delta):  # pragma: no cover - compiled
             if k >= 13:
                 return out[:m].copy(), OVERFLOW, p
             c = ch - 48
-            if k == 12 and ((c & 0x18) == 0x08 or (c & 0x18) == 0x10):
-                # the 13th group holds bits 60..64: bit 63 and the sign bit 64 must agree,
-                # or the number needs 65 bits (it would wrap)
-                return out[:m].copy(), OVERFLOW, p
             x |= (c & 0x1F) << (5 * k)
             more = (c & 0x20) != 0
             p += 1
             k += 1
-            if not more and (c & 0x10) and k < 13:
-                x |= np.int64(-1) << (5 * k)
+            if not more:
+                if k == 13:
+                    # the 13th group holds bits 60..64: bit 63 and the sign bit 64 must
+                    # agree, or the number needs 65 bits (it would wrap)
+                    top = c & 0x18
+                    if top == 0x08 or top == 0x10:
+                        return out[:m].copy(), OVERFLOW, p - 1
+                elif c & 0x10:
+                    x |= np.int64(-1) << (5 * k)
         if delta and m > 2:
             x += out[m - 2]
         out[m] = x
