@@ -254,7 +254,7 @@ def test_output_tree_creates_a_folder_that_several_threads_want_at_once(tmp_path
     the threaded presize run)."""
     import threading
 
-    for trial in range(50):
+    for trial in range(200):  # the destination itself and its sub-folders are all new
         tree = io.OutputTree(tmp_path / f"d{trial}", [tmp_path / "s"])
         errors = []
 
@@ -264,7 +264,7 @@ def test_output_tree_creates_a_folder_that_several_threads_want_at_once(tmp_path
             except Exception as exc:  # noqa: BLE001 - collected, asserted below
                 errors.append(exc)
 
-        threads = [threading.Thread(target=prepare, args=(i,)) for i in range(4)]
+        threads = [threading.Thread(target=prepare, args=(i,)) for i in range(6)]
         for t in threads:
             t.start()
         for t in threads:

@@ -169,9 +169,11 @@ class OutputTree:
         if not _within(p, self.root):
             raise OutputPathError(f"refusing to write {_shown(p)}: not inside {_shown(self.root)}")
         if not self.root.is_dir():
-            if self.root.exists():
+            # other writers may create it at the same moment: mkdir, then look
+            with contextlib.suppress(FileExistsError):
+                self.root.mkdir(parents=True, exist_ok=True)
+            if not self.root.is_dir():
                 raise OutputPathError(f"output folder {_shown(self.root)} is not a folder")
-            self.root.mkdir(parents=True, exist_ok=True)
         # each folder from the root down, created one at a time and checked once made
         chain = [p.parent, *p.parent.parents]
         for folder in reversed(chain[: chain.index(self.root) + 1] if self.root in chain else []):
