@@ -360,7 +360,11 @@ def test_coords_reads_only_the_objects_chunks(tmp_path, small_stack):
     n_chunks = -(-int(ref.offsets[-1]) // entries)
     assert n_chunks > 50
     _Recording.keys = []
-    lazy = open_index(path, store=_Recording.make(path))
+    open_index(path, store=_Recording.make(path))  # checked (the default): reads every voxel
+    read = {k for k in _Recording.keys if k.startswith("voxel_indices/c")}
+    assert read == {f"voxel_indices/c/{c}" for c in range(n_chunks)}
+    _Recording.keys = []
+    lazy = open_index(path, store=_Recording.make(path), check=False)
     assert not [k for k in _Recording.keys if k.startswith("voxel_indices/c")]
     for L in (ref.labels[0], ref.labels[len(ref) // 2], ref.labels[-1]):
         _Recording.keys = []

@@ -436,3 +436,43 @@ def test_a_zarr_index_on_a_full_disk_is_one_line(tmp_path, full_disk):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "x.zarr" in lines[0], done.stderr
     assert "Traceback" not in done.stderr and "asyncio" not in done.stderr
+
+
+def test_a_tampered_zarr_index_is_refused_naming_the_field(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    from labelprep.chunked import open_index, save_zarr
+
+    lab = np.zeros((6, 7, 8), np.uint16)
+    lab[1:3, 1:4, 2:6] = 5
+    lab[4, 5, 6] = 9
+    save_zarr(LabelIndex.build(lab), tmp_path / "ok.zarr")
+    assert open_index(tmp_path / "ok.zarr").coords(9).tolist() == [[4, 5, 6]]
+    group = zarr.open_group(tmp_path / "ok.zarr", mode="r+")
+    voxels = group["voxel_indices"]
+    voxels[0] = 6 * 7 * 8 + 5  # out of the stack
+    with pytest.raises(ValueError, match="out of range or not ascending"):
+        open_index(tmp_path / "ok.zarr")
+    voxels[0], voxels[1] = voxels[1], voxels[0]  # back in range, but out of order
+    with pytest.raises(ValueError, match="out of range or not ascending"):
+        open_index(tmp_path / "ok.zarr")
+    group.attrs["background"] = 70000
+    with pytest.raises(ValueError, match="cannot occur in a uint16 stack"):
+        open_index(tmp_path / "ok.zarr")
+
+
+def test_index_checks_in_windows_find_what_one_pass_finds():
+    """validate reads an on-disk index's voxels a window at a time: a disorder or a wrong
+    box across a window's edge is found as in one pass."""
+    from labelprep._index_file import validate
+
+    lab = np.zeros((5, 40), np.uint8)
+    lab[:, 3:30] = 2
+    lab[2, 35] = 4
+    idx = LabelIndex.build(lab)
+    for window in (1, 3, 7, 64, None):
+        validate(idx, window=window)  # a good index passes in any window
+    bad = idx.voxel_indices.copy()
+    bad[[6, 7]] = bad[[7, 6]]  # swapped across the edge of a window of 7
+    for window in (1, 3, 7, None):
+        with pytest.raises(ValueError, match="not ascending"):
+            validate(idx, voxels=bad, window=window)

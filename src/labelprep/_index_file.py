@@ -100,13 +100,16 @@ def _value_range(dtype: np.dtype) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
-def validate(idx, voxels: bool = True) -> None:
-    """Check a loaded index against its own voxels (the constructor checked the shapes).
+def validate(idx, voxels: Any = None, window: int | None = None) -> None:
+    """Check an index against its own voxels (the constructor checked the shapes).
 
     Raises ``ValueError`` naming the field: labels outside the stack dtype's range or
-    equal to the background, voxel indices out of range or not ascending in a label,
-    bounding boxes or centroids that do not match the voxels. ``voxels=False`` checks
-    the per-object fields only (an on-disk index whose voxels are read on demand).
+    equal to the background, counts that are not positive, voxel indices out of range
+    or not ascending in a label, bounding boxes or centroids that do not match the
+    voxels. ``voxels`` is where the voxel indices are read from (default
+    ``idx.voxel_indices``; an on-disk ``zarr.Array`` for a zarr index), ``window``
+    elements at a time (default: all at once), so that an index bigger than memory is
+    checked in bounded memory; O(objects + voxels) either way.
     """
     from ._kernels.index import check_segments, segment_stats
 
@@ -121,13 +124,32 @@ def validate(idx, voxels: bool = True) -> None:
         raise ValueError(f"'labels' hold the background value {idx.background}")
     if np.any(idx.counts <= 0):
         raise ValueError("'counts' must be positive (an object has at least one voxel)")
-    if not voxels:
-        return
-    if not check_segments(idx.voxel_indices, idx.offsets, idx._stack_size):
-        raise ValueError("'voxel_indices' out of range or not ascending within a label")
+    voxels = idx.voxel_indices if voxels is None else voxels
+    total = int(idx.offsets[-1])
+    window = max(1, total if window is None else int(window))
+    shape = np.array(idx.shape, np.int64)
     boxes = np.empty((n, idx.ndim, 2), np.int64)
-    sums = np.empty((n, idx.ndim), np.int64)
-    segment_stats(idx.voxel_indices, idx.offsets, np.array(idx.shape, np.int64), boxes, sums)
+    boxes[:, :, 0], boxes[:, :, 1] = np.iinfo(np.int64).max, -1
+    sums = np.zeros((n, idx.ndim), np.int64)
+    previous = None  # the last voxel of the window before, and its row
+    for a in range(0, total, window):
+        b = min(a + window, total)
+        values = np.asarray(voxels[a:b])
+        # the rows this window touches, their segments clipped to it
+        r0 = int(np.searchsorted(idx.offsets, a, side="right")) - 1
+        r1 = int(np.searchsorted(idx.offsets, b, side="left"))
+        local = np.clip(idx.offsets[r0:r1 + 1], a, b) - a
+        if not check_segments(values, local, idx._stack_size) or (
+                previous is not None and previous[1] == r0 and values[0] <= previous[0]):
+            raise ValueError("'voxel_indices' out of range or not ascending within a label")
+        part_boxes = np.empty((r1 - r0, idx.ndim, 2), np.int64)
+        part_sums = np.empty((r1 - r0, idx.ndim), np.int64)
+        segment_stats(values, local, shape, part_boxes, part_sums)
+        rows = slice(r0, r1)
+        boxes[rows, :, 0] = np.minimum(boxes[rows, :, 0], part_boxes[:, :, 0])
+        boxes[rows, :, 1] = np.maximum(boxes[rows, :, 1], part_boxes[:, :, 1])
+        sums[rows] += part_sums
+        previous = (values[-1], r1 - 1)
     if not np.array_equal(boxes, idx.bboxes):
         bad = int(np.flatnonzero(np.any(boxes != idx.bboxes, axis=(1, 2)))[0])
         raise ValueError(f"'bboxes' do not match the voxels (label {idx.labels[bad]})")

@@ -819,7 +819,7 @@ def build_to_zarr(
         if collector is not None:
             collector.close()
     prog.assembly(1.0)
-    return open_index(path)
+    return open_index(path, check=False)  # written just now, by this call
 
 
 def save_zarr(index: LabelIndex, path: PathLike, *, chunk_entries: int = CHUNK_ENTRIES,
@@ -976,7 +976,7 @@ class ZarrLabelIndex:
     :class:`~labelprep.LabelIndex`; :meth:`load` gives an in-memory LabelIndex.
     """
 
-    def __init__(self, path: PathLike, *, store: Any = None):
+    def __init__(self, path: PathLike, *, store: Any = None, check: bool = True):
         self.path = Path(path)
         zarr = _zarr()
         try:
@@ -1008,7 +1008,8 @@ class ZarrLabelIndex:
                 bboxes=meta["bboxes"], centroids=meta["centroids"], shape=shape,
                 dtype=dtype, background=background,
             )
-            validate(self._meta, voxels=False)
+            if check:  # every voxel, 16M at a time: O(voxels) reading, bounded memory
+                validate(self._meta, voxels=voxels, window=1 << 24)
         except FileNotFoundError:
             raise
         except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -1153,11 +1154,13 @@ class ZarrLabelIndex:
         )
 
 
-def open_index(path: PathLike, *, store: Any = None) -> ZarrLabelIndex:
+def open_index(path: PathLike, *, store: Any = None, check: bool = True) -> ZarrLabelIndex:
     """Open an on-disk index written by :func:`build_to_zarr` or :func:`save_zarr`.
 
-    Only the per-object arrays are read (O(objects)); ``coords(L)``, ``where(L)`` and
-    ``flat(L)`` read object L's slice of the voxel indices when asked.
+    The per-object arrays are read (O(objects)); ``coords(L)``, ``where(L)`` and
+    ``flat(L)`` read object L's slice of the voxel indices when asked. With ``check``
+    (default) the file is not trusted: every field is validated, the voxel indices too
+    (read 16M at a time, O(voxels), in bounded memory), as :meth:`LabelIndex.load` does.
 
     Parameters
     ----------
@@ -1166,6 +1169,8 @@ def open_index(path: PathLike, *, store: Any = None) -> ZarrLabelIndex:
     store : zarr store, optional
         Read through this store instead of ``path`` (e.g. a wrapped or remote store);
         ``path`` then only names the index in messages.
+    check : bool
+        Validate the voxel indices against the per-object arrays (default True).
 
     Raises
     ------
@@ -1177,4 +1182,4 @@ def open_index(path: PathLike, *, store: Any = None) -> ZarrLabelIndex:
     path = Path(path)
     if store is None and not path.exists():
         raise FileNotFoundError(f"no such index: {path}")
-    return ZarrLabelIndex(path, store=store)
+    return ZarrLabelIndex(path, store=store, check=check)

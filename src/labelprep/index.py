@@ -239,7 +239,9 @@ class LabelIndex:
         labelprep.errors.InputChangedError
             (a RuntimeError) ``labels`` was modified during the build (e.g. painted on
             in napari): the two passes over it disagree. Nothing is written outside
-            the index.
+            the index. ``labels`` must not change during the call: an edit that keeps
+            every label's voxel count cannot be detected (the Voxel index dock keeps
+            its layer out of painting modes while it builds; elsewhere pass a copy).
 
         Notes
         -----

@@ -439,7 +439,9 @@ def encode(
     TypeError
         If ``mask`` has a float (or other non-integer) dtype.
     labelprep.errors.InputChangedError
-        (a RuntimeError) If ``mask`` was modified while being encoded (its two passes disagree).
+        (a RuntimeError) If ``mask`` was modified while being encoded (its two passes
+        disagree). ``mask`` must not change during the call: an edit that keeps the
+        number of runs cannot be detected (pass a copy if something may edit it).
 
     Examples
     --------

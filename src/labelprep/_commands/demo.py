@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 WIDGETS = ("Voxel index", "RLE masks", "Presize preview", "Patch sampling")
@@ -47,8 +48,21 @@ def run(args: argparse.Namespace) -> int:
 
         viewer.window._qt_window.resize(1400, 900)
         QApplication.processEvents()
+        from PIL import Image
+
+        from labelprep import io
+
+        try:
+            io.check_output_file(args.screenshot, suffixes=(".png",), what="--screenshot",
+                                 create_folder=True)
+        except io.OutputPathError as exc:
+            print(f"labelprep demo: error: {exc}", file=sys.stderr)
+            viewer.close()
+            return 2
+        pixels = viewer.screenshot(canvas_only=False)  # an array: written through io below
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-        viewer.screenshot(str(args.screenshot), canvas_only=False)
+        with io.atomic_open(args.screenshot, "wb") as f:
+            Image.fromarray(pixels).save(f, format="PNG")
         print(f"saved {args.screenshot}")
         viewer.close()
         return 0
