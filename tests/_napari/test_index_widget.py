@@ -788,3 +788,24 @@ def test_a_stack_of_intensities_is_indexed_with_a_warning(viewer, qtbot):
     assert widget.index is not None and len(widget.index) > 100  # not refused
     assert widget.intensity_warning is not None
     assert "intensity image" in widget.message_label.text()
+
+
+def test_an_export_never_replaces_the_file_the_layer_was_read_from(viewer, qtbot, small, tmp_path):
+    """Issue #16.1 in the dock: an export path checked against the layer's source file."""
+    import tifffile
+
+    _, labels = small
+    src = tmp_path / "labels.tif"
+    tifffile.imwrite(src, labels)
+    before = src.read_bytes()
+    assert viewer.open(src, layer_type="labels")[0].source.path  # the dock takes it
+    widget = VoxelIndexWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert widget.export_table_csv(src, scope="all") is None
+    assert "would write over the input" in widget.message_label.text()
+    assert src.read_bytes() == before
+    assert widget.export_table_csv(tmp_path / "table.csv", scope="all") is not None
+    wait_idle(qtbot, widget)
+    assert (tmp_path / "table.csv").read_text().startswith("label,")

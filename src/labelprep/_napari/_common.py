@@ -63,6 +63,31 @@ def layer_kind(layer) -> str:
     return ""
 
 
+def layer_sources(*layers) -> list:
+    """The files the layers were read from (``layer.source.path``), for output checks:
+    an export must never be written over, or into, what a layer shows."""
+    from pathlib import Path
+
+    found = []
+    for layer in layers:
+        path = getattr(getattr(unwrap(layer), "source", None), "path", None) if layer else None
+        if path:
+            found.append(Path(path))
+    return found
+
+
+def check_output(dock, path, *layers, **kwargs):
+    """``io.check_output_file(path, sources=layer_sources(*layers), **kwargs)``; on a
+    refusal the reason goes to the dock's message line and None is returned."""
+    from labelprep.io import OutputPathError, check_output_file
+
+    try:
+        return check_output_file(path, sources=layer_sources(*layers), **kwargs)
+    except OutputPathError as exc:
+        dock.show_message(f"Cannot write: {exc}", error=True)
+        return None
+
+
 def layer_data(layer) -> Any:
     """A layer's full-resolution data (level 0 if multiscale), as stored (may be dask)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

@@ -52,7 +52,7 @@ from qtpy.QtWidgets import (
 
 from labelprep.io import atomic_open
 
-from ._common import DockWidget, Failure, LayerComboBox, layer_data
+from ._common import DockWidget, Failure, LayerComboBox, check_output, layer_data
 from .index_io import METADATA_KEY, features_for
 from .index_table import ObjectTableModel
 from .index_view import focus_object
@@ -835,11 +835,8 @@ class VoxelIndexWidget(DockWidget):
         if target is None:
             return None
         idx, labels = target
-        path = Path(path)
-        if not path.parent.is_dir():
-            self.show_message(
-                f"Cannot write {path}: folder {path.parent} does not exist.", error=True
-            )
+        path = check_output(self, path, self.layer, what="export to")
+        if path is None:
             return None
 
         def job(progress):

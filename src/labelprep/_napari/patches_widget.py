@@ -40,7 +40,7 @@ from qtpy.QtWidgets import (
 from labelprep import patches
 from labelprep.io import atomic_open
 
-from ._common import DockWidget, Failure, LayerComboBox, layer_data
+from ._common import DockWidget, Failure, LayerComboBox, check_output, layer_data
 
 NO_MASK = "(no mask)"
 BORDER_CHOICES = {
@@ -413,7 +413,10 @@ class PatchSamplingWidget(DockWidget):
         header = ["patch", "source", *axes, *(f"size_{a}" for a in axes)]
         if centre is not None:
             header.append("centre_class")
-        path = Path(path)
+        path = check_output(self, path, s["image_layer"], s.get("mask_layer"),
+                            what="export to", create_folder=True)
+        if path is None:
+            return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(path, "w", newline="") as f:

@@ -39,7 +39,7 @@ from qtpy.QtWidgets import (
 
 from labelprep import rle
 
-from ._common import DockWidget, LayerComboBox, layer_data, unwrap
+from ._common import DockWidget, LayerComboBox, check_output, layer_data, unwrap
 from .rle_io import as_labels, layer_meta
 
 __all__ = ["RLEWidget", "first_difference", "layer_problem"]
@@ -304,6 +304,8 @@ class RLEWidget(DockWidget):
         path = str(path)
         if not path.lower().endswith(rle.SUFFIX):
             path += rle.SUFFIX
+        if check_output(self, path, self.last.layer, what="save to") is None:
+            return None
         r = self.last.rle
 
         def work(progress):
