@@ -104,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
                         idx = build_to_zarr(stack, args.out, background=args.background,
                                             progress=cb, overwrite=True)
                     except OSError as exc:  # zarr's stores do not name the file
+                        # the abandoned write leaves zarr's pending tasks to be collected
+                        # at exit, which asyncio would log as errors: the one line is enough
+                        import logging
+
+                        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
                         return _fail(f"cannot write {args.out}: "
                                      f"{exc.strerror or exc}", 1)
                 else:
