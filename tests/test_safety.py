@@ -139,9 +139,8 @@ def test_a_short_write_on_a_full_disk_is_an_error_and_keeps_the_old_file(full_di
     target = full_disk / "big.jpg"
     target.write_bytes(b"old")
     noise = np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)
-    with pytest.raises(OutputError, match="big.jpg"):
-        with io.atomic_open(target, "wb") as f:
-            Image.fromarray(noise).save(f, format="JPEG", quality=100)  # > 256 KiB
+    with pytest.raises(OutputError, match="big.jpg"), io.atomic_open(target, "wb") as f:
+        Image.fromarray(noise).save(f, format="JPEG", quality=100)  # > 256 KiB
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in full_disk.iterdir()) == ["big.jpg"]  # no temporary
 

@@ -1,8 +1,8 @@
 """Reading a saved :class:`~labelprep.index.LabelIndex` without trusting the file.
 
-Every array is checked before it is read (:func:`read_member`: its header against the bytes the archive
-holds and the machine's memory: a small file cannot make us allocate gigabytes), and
-every field after (:func:`validate`): shape, dtype, background, labels, counts,
+Every array is checked before it is read (:func:`read_member`: its header against the
+bytes the archive holds and the machine's memory: a small file cannot make us allocate
+gigabytes), and every field after (:func:`validate`): shape, dtype, background, labels, counts,
 offsets, voxel indices, bounding boxes and centroids must describe one consistent
 index, in O(objects + voxels). Anything else is a ``ValueError`` naming the field.
 """

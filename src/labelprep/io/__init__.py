@@ -34,8 +34,8 @@ from ._files import (
     natural_key,
     source_trees,
 )
-from ._labels import intensity_warning
 from ._journal import Journal, stamp
+from ._labels import intensity_warning
 from ._lazy import is_zarr_path, open_lazy
 from ._limits import check_fits, memory_bytes, too_big
 from ._paths import OutputTree, check_collisions, check_output_file, real

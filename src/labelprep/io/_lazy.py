@@ -116,7 +116,6 @@ def _zarr_array(node, path: Path):
 
 
 def _lazy_zarr(path: Path, chunks):
-    import dask.array as da
 
     try:
         import zarr
@@ -131,7 +130,6 @@ def _lazy_zarr(path: Path, chunks):
 
 
 def _lazy_tiff(path: Path, chunks):
-    import dask.array as da
     import tifffile
     import zarr
 
