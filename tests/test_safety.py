@@ -475,3 +475,23 @@ def test_index_checks_in_windows_find_what_one_pass_finds():
     for window in (1, 3, 7, None):
         with pytest.raises(ValueError, match="not ascending"):
             validate(idx, voxels=bad, window=window)
+
+
+def test_index_and_patches_name_a_truncated_tiff_in_one_line(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", np.random.default_rng(0).integers(
+        0, 9, (8, 64, 64), dtype=np.uint8), compression="zlib")
+    data = (tmp_path / "s.tif").read_bytes()
+    (tmp_path / "s.tif").write_bytes(data[: len(data) - 100])
+    assert main(["index", str(tmp_path / "s.tif"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "s.tif" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        _jpeg(tmp_path / "imgs" / f"{i}.jpg", hw=(64, 64), seed=i)
+    (tmp_path / "imgs" / "1.jpg").write_bytes((tmp_path / "imgs" / "1.jpg").read_bytes()[:300])
+    code = main(["patches", str(tmp_path / "imgs"), "--size", "16", "--n", "20", "--out",
+                 str(tmp_path / "p.npz"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "1.jpg" in err and "Traceback" not in err
+    with np.load(tmp_path / "p.npz") as npz:
+        assert npz["images"].shape[0] == 20
