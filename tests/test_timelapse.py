@@ -170,3 +170,17 @@ def test_constructor_checks():
         TimeLapseIndex([])
     with pytest.raises(TypeError, match=r"frames\[0\] is a ndarray"):
         TimeLapseIndex([np.zeros(3)])
+
+
+def test_label_index_build_with_a_time_axis_gives_the_time_lapse_index():
+    from labelprep import LabelIndex, TimeLapseIndex
+
+    stack = np.zeros((3, 6, 7), np.uint16)
+    stack[0, 1:3, 1:3] = 4
+    stack[2, 4, 5] = 4
+    tl = LabelIndex.build(stack, time_axis=0)
+    assert isinstance(tl, TimeLapseIndex)
+    assert tl.table()[["t", "label"]].values.tolist() == [[0, 4], [2, 4]]
+    assert tl.coords(2, 4).tolist() == [[4, 5]]
+    moved = np.moveaxis(stack, 0, -1)
+    assert LabelIndex.build(moved, time_axis=-1).table().equals(tl.table())

@@ -205,6 +205,7 @@ class LabelIndex:
         progress: ProgressCallback | None = None,
         *,
         workers: int | None = None,
+        time_axis: int | None = None,
     ) -> LabelIndex:
         """Index every object of a labelled stack in two linear passes.
 
@@ -224,10 +225,14 @@ class LabelIndex:
             Threads to use; default: the usable cores (at most 8) for stacks of 2M
             voxels or more, else 1. Each thread scans a contiguous slab of the stack;
             the result does not depend on ``workers``.
+        time_axis : int, optional
+            A time-lapse stack, ``(t, z, y, x)`` or ``(t, y, x)``: each time point is
+            indexed on its own and a :class:`labelprep.timelapse.TimeLapseIndex` (one
+            LabelIndex per frame, rows keyed by (t, label)) is returned.
 
         Returns
         -------
-        LabelIndex
+        LabelIndex (or TimeLapseIndex with ``time_axis``)
 
         Raises
         ------
@@ -257,6 +262,11 @@ class LabelIndex:
         >>> idx.labels, idx.counts
         (array([1, 2]), array([2, 2]))
         """
+        if time_axis is not None:
+            from .timelapse import TimeLapseIndex
+
+            return TimeLapseIndex.build(labels, time_axis, background, progress,
+                                        workers=workers)
         if type(labels).__module__.split(".")[0] == "dask":
             if importlib.util.find_spec("labelprep.chunked") is None:
                 raise TypeError(
