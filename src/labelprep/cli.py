@@ -1,5 +1,5 @@
 """The ``labelprep`` command line: ``demo``, ``index``, ``rle``, ``presize``, ``patches``,
-``qa``, ``export``.
+``qa``, ``measure``, ``export``.
 
 Each subcommand lives in ``labelprep._commands.<name>`` as a pair of functions,
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code), so this file only
@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "patches": "sample random patches (and mask crops) from a folder of images",
     "qa": "flag objects for review (tiny, huge, border, single slice, low fill, fragmented): "
           "CSV and a summary",
+    "measure": "measure every object (area, centroid, bbox, intensity statistics...) as CSV",
     "export": "export objects as per-object crops or COCO instance annotations, or read COCO",
 }
 
