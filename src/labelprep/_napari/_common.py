@@ -414,6 +414,16 @@ class LayerComboBox(QComboBox):
         """The layers listed, in order."""
         return [layer for layer in self._items if layer is not None]
 
+    @contextlib.contextmanager
+    def keeping_current(self):
+        """Within the block, layers added do not become the current one (a dock adding a
+        result layer keeps working on its source)."""
+        follow, self._follow_inserted = self._follow_inserted, False
+        try:
+            yield
+        finally:
+            self._follow_inserted = follow
+
     def set_layer(self, layer) -> None:
         """Make ``layer`` (a listed layer of the viewer) the current one."""
         i = self._position(unwrap(layer)) if layer is not None else -1

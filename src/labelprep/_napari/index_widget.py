@@ -53,6 +53,7 @@ from qtpy.QtWidgets import (
 from labelprep.io import atomic_open
 
 from ._common import DockWidget, Failure, LayerComboBox, check_output, layer_data
+from .index_dataset import DatasetExports
 from .index_io import METADATA_KEY, features_for
 from .index_table import ObjectTableModel
 from .index_view import focus_object
@@ -109,7 +110,7 @@ def layer_problem(layer) -> str | None:
     return None
 
 
-class VoxelIndexWidget(DockWidget):
+class VoxelIndexWidget(DatasetExports, DockWidget):
     """Dock widget: index a Labels layer and select, inspect and export its objects.
 
     Parameters
@@ -287,6 +288,17 @@ class VoxelIndexWidget(DockWidget):
         grid.addWidget(self.points_button)
         grid.addWidget(self.centroids_button)
         export.addLayout(grid)
+        grid = QHBoxLayout()
+        self.crops_button = QPushButton("Crops...")
+        self.crops_button.setToolTip("Per object: image and mask crops over its bbox, with a "
+                                     "crops.csv manifest (the image: the Image layer of this shape)")
+        self.coco_button = QPushButton("COCO...")
+        self.coco_button.setToolTip("COCO instance annotations (RLE), one image per slice in 3D")
+        self.objects_layer_button = QPushButton("Objects to layer")
+        self.objects_layer_button.setToolTip("These objects as a new Labels layer")
+        for b in (self.crops_button, self.coco_button, self.objects_layer_button):
+            grid.addWidget(b)
+        export.addLayout(grid)
         layout.addWidget(export_box)
 
         # ---- wiring
@@ -307,6 +319,9 @@ class VoxelIndexWidget(DockWidget):
         self.export_table_button.clicked.connect(lambda: self._export_clicked("table"))
         self.points_button.clicked.connect(lambda: self.send_voxels_to_points())
         self.centroids_button.clicked.connect(lambda: self.send_centroids_to_points())
+        self.crops_button.clicked.connect(self._crops_clicked)
+        self.coco_button.clicked.connect(self._coco_clicked)
+        self.objects_layer_button.clicked.connect(lambda: self.objects_to_layer())
 
     # ====================================================== viewer / layers
     def set_layer(self, layer) -> None:
@@ -624,6 +639,9 @@ class VoxelIndexWidget(DockWidget):
             self.export_table_button,
             self.points_button,
             self.centroids_button,
+            self.crops_button,
+            self.coco_button,
+            self.objects_layer_button,
             self.go_button,
         ):
             b.setEnabled(idx is not None and not busy)
@@ -828,6 +846,17 @@ class VoxelIndexWidget(DockWidget):
                 "npz": self.export_npz,
                 "table": self.export_table_csv,
             }[kind](path)
+
+    def _crops_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the crops")
+        if folder:
+            self.export_crops(folder)
+
+    def _coco_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save COCO annotations", "annotations.json",
+                                              "COCO JSON (*.json)")
+        if path:
+            self.export_coco(path)
 
     def _run_export(self, what: str, path, scope, write):
         """Write the scope's objects with ``write(idx, labels, path, progress)`` (worker)."""

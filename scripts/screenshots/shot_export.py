@@ -1,0 +1,27 @@
+"""docs/images/export.png: three objects sent to their own Labels layer from the Voxel
+index dock (its Export box: Crops..., COCO..., Objects to layer) on cells3d."""
+
+from qtpy.QtCore import Qt
+
+OUTPUT = "docs/images/export.png"
+PLUGIN = "napari-labelprep"
+
+
+def stage(viewer, wait_until):
+    viewer.open_sample(PLUGIN, "cells3d")
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
+    viewer.window._qt_window.resizeDocks([dock], [560], Qt.Orientation.Horizontal)
+    widget.build_index()
+    wait_until(lambda: not widget.busy and widget.index is not None, 120)
+    widget.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    widget.table.selectRow(0)
+    for row in (0, 1, 2):
+        widget.table.selectionModel().select(
+            widget.table.model().index(row, 0),
+            widget.table.selectionModel().SelectionFlag.Select
+            | widget.table.selectionModel().SelectionFlag.Rows)
+    wait_until(lambda: len(widget.export_labels("selected")) == 3, 10)
+    widget.export_scope.setCurrentIndex(widget.export_scope.findData("selected"))
+    widget.objects_to_layer("selected")
+    viewer.layers["cells labels"].visible = False
+    widget.crops_button.setFocus()
