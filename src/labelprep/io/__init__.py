@@ -6,7 +6,10 @@ so the data-safety promises (``docs/safety.md``) hold for all of them at once:
 Reading
     :func:`read_image` (one 2D/3D image: TIFF, PNG/JPEG/... with EXIF orientation,
     ``.npy``), :func:`read_image_pooled` (the same, decoded into recycled buffers),
-    :func:`read_stack` (a TIFF, ``.npy`` or folder of slices), :func:`open_lazy` (zarr,
+    :func:`read_stack` (a TIFF, ``.npy`` or folder of slices, read in parallel),
+    :func:`read_label_stack` / :func:`open_lazy_labels` (the same, colour-coded RGB(A)
+    labels as uint32 ids with their colours: :class:`LabelStack`,
+    :func:`colours_to_labels`), :func:`open_lazy` (zarr,
     OME-Zarr, TIFF, ``.npy`` or a folder, as a dask array), :func:`list_images`. Any decode
     error, truncation, CRC failure or size beyond the machine raises
     :class:`ImageReadError` (a ``ValueError``) naming the file and the reason.
@@ -25,6 +28,7 @@ Output paths
 from __future__ import annotations
 
 from ..errors import ImageReadError, OutputError, OutputPathError
+from ._colour import ColourCoder, colours_to_labels, hex_colours
 from ._files import (
     IMAGE_SUFFIXES,
     PIL_SUFFIXES,
@@ -36,7 +40,7 @@ from ._files import (
 )
 from ._journal import Journal, stamp
 from ._labels import intensity_warning
-from ._lazy import is_zarr_path, open_lazy
+from ._lazy import is_zarr_path, open_lazy, open_lazy_labels
 from ._limits import check_fits, memory_bytes, too_big
 from ._paths import OutputTree, check_collisions, check_output_file, real
 from ._read import (
@@ -51,7 +55,7 @@ from ._read import (
     read_image_pooled,
     verify_png,
 )
-from ._stack import read_stack
+from ._stack import JPEG_REASON, LabelStack, read_label_stack, read_stack
 from ._write import (
     atomic_open,
     atomic_path,
@@ -62,11 +66,14 @@ from ._write import (
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "JPEG_REASON",
     "PIL_SUFFIXES",
     "TIFF_SUFFIXES",
     "BufferPool",
+    "ColourCoder",
     "ImageReadError",
     "Journal",
+    "LabelStack",
     "OutputError",
     "OutputPathError",
     "OutputTree",
@@ -75,7 +82,9 @@ __all__ = [
     "check_collisions",
     "check_fits",
     "check_output_file",
+    "colours_to_labels",
     "decode_into",
+    "hex_colours",
     "image_size",
     "images_by_stem",
     "intensity_warning",
@@ -85,11 +94,13 @@ __all__ = [
     "memory_bytes",
     "natural_key",
     "open_lazy",
+    "open_lazy_labels",
     "open_pil",
     "pil_orientation",
     "pil_to_array",
     "read_image",
     "read_image_pooled",
+    "read_label_stack",
     "read_stack",
     "real",
     "remove_stale_temporaries",

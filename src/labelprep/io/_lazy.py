@@ -3,17 +3,36 @@
 Chunk reads that fail later, inside a computation (a truncated or corrupt zarr chunk,
 a broken TIFF strip), raise :class:`~labelprep.errors.ImageReadError` naming the store
 and the chunk, like every other read of this project.
+
+A folder of colour-coded slices (RGB/RGBA) opens as uint32 ids (see
+:func:`~labelprep.io.colours_to_labels`). The ids must be stack-wide and reproducible,
+so opening such a folder makes one first pass over every file, in parallel, to collect
+the colours (that reads each file once and keeps only a 16 MB table, not the stack);
+each slice is then decoded again when dask computes it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from .._progress import ProgressCallback
 from ..errors import ImageReadError
+from ._colour import ColourCoder, _workers
 from ._files import TIFF_SUFFIXES
 from ._read import _read_npy, _reason
-from ._stack import _slice_reader
+from ._stack import (
+    LabelStack,
+    check_like,
+    first_slice,
+    list_slices,
+    parallel,
+    read_slice,
+    scratch,
+)
 
 PathLike = str | os.PathLike
 
@@ -148,17 +167,105 @@ def _lazy_tiff(path: Path, chunks):
     return _from_zarr(arr, path, chunks)
 
 
-def _lazy_slices(path: Path, chunks):
+class _SliceReader:
+    """One slice for dask, checked against the first; colour slices become ids."""
+
+    def __init__(self, first: np.ndarray, first_path: Path, coder: ColourCoder | None):
+        self.first, self.first_path, self.coder = first, first_path, coder
+        self._token = ("labelprep-slice", os.fspath(first_path), first.shape, str(first.dtype),
+                       None if coder is None else coder.colours.tobytes())
+
+    def __dask_tokenize__(self):
+        return self._token
+
+    def __call__(self, p: Path) -> np.ndarray:
+        into = None if self.coder is None else np.empty((*self.first.shape[:2], 4), np.uint8)
+        arr = read_slice(p, into, labels=True)
+        check_like(p, arr, self.first, self.first_path)
+        if self.coder is None:
+            return arr
+        out = np.empty(arr.shape[:2], np.uint32)
+        self.coder.pack(arr, out)
+        try:
+            self.coder.remap(out)
+        except ValueError as exc:
+            raise ImageReadError(p, str(exc)) from None
+        return out
+
+
+def _lazy_slices(path: Path, chunks, progress=None, background=None, workers=None
+                 ) -> LabelStack:
     import dask
     import dask.array as da
 
-    slices, first, read = _slice_reader(path)
+    slices = list_slices(path, labels=True)
+    first, colour = first_slice(slices, labels=True)
+    coder = None
+    if colour:  # first pass: every slice's colours, for stack-wide ids
+        coder = ColourCoder(first.shape[-1], (0, 0, 0) if background is None else background)
+        plane = first.shape[:2]
+
+        def collect(i: int) -> None:
+            arr = first if i == 0 else read_slice(slices[i], scratch((*plane, 4)))
+            check_like(slices[i], arr, first, slices[0])
+            coder.pack(arr, scratch(plane, np.uint32))
+
+        parallel(collect, len(slices), _workers(workers), progress)
+        coder.finish()
+    read = _SliceReader(first, slices[0], coder)
+    shape = first.shape[:2] if colour else first.shape
+    dtype = np.uint32 if colour else first.dtype
     planes = [
-        da.from_delayed(dask.delayed(read, pure=True)(p), shape=first.shape, dtype=first.dtype)
+        da.from_delayed(dask.delayed(read, pure=True)(p), shape=shape, dtype=dtype)
         for p in slices
     ]
     stack = da.stack(planes)
-    return stack if chunks is None or chunks == "auto" else stack.rechunk(chunks)
+    stack = stack if chunks is None or chunks == "auto" else stack.rechunk(chunks)
+    return LabelStack(stack, None if coder is None else coder.colours, path)
+
+
+def open_lazy_labels(
+    path: PathLike,
+    chunks="auto",
+    progress: ProgressCallback | None = None,
+    *,
+    background: Sequence[int] | None = None,
+    workers: int | None = None,
+) -> LabelStack:
+    """:func:`open_lazy` for labels, with the colours of a colour-coded folder.
+
+    A folder of RGB/RGBA slices opens as uint32 ids exactly as
+    :func:`read_label_stack` reads it (same ids, same ``colours``), after a first
+    pass over every file that collects the colours (``progress(done, total)`` per
+    slice, ``workers`` threads). Anything else is ``open_lazy(path, chunks)`` with
+    ``colours=None``. A colour-coded TIFF is refused: read it with
+    :func:`read_label_stack`.
+
+    Examples
+    --------
+    >>> s = open_lazy_labels("colour_slices/")        # doctest: +SKIP
+    >>> s.labels.dtype, s.colours.shape               # doctest: +SKIP
+    (dtype('uint32'), (152034, 3))
+    """
+    path = Path(path)
+    if path.is_dir() and not (is_zarr_path(path) or path.suffix.lower() == ".zarr"):
+        return _lazy_slices(path, chunks, progress, background, workers)
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        _refuse_colour_tiff(path)
+    return LabelStack(open_lazy(path, chunks), None, path)
+
+
+def _refuse_colour_tiff(path: Path) -> None:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            colour = tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"not a readable TIFF ({exc})") from exc
+    if colour:
+        raise ImageReadError(path, "a colour-coded (RGB) TIFF cannot be read lazily: read it "
+                                   "whole (without --lazy), or save it as a folder of slices")
 
 
 def open_lazy(path: PathLike, chunks="auto"):
@@ -168,7 +275,9 @@ def open_lazy(path: PathLike, chunks="auto"):
     OME-Zarr (NGFF) ``multiscales`` metadata, of which the *highest-resolution* level
     (the first dataset) is opened; a TIFF (tifffile's zarr interface: tiles, strips
     or pages are read on demand); a ``.npy`` (memory-mapped); a folder of 2D slices
-    (one chunk per slice, read on demand).
+    (one chunk per slice, read on demand; colour-coded RGB/RGBA slices become uint32
+    ids after a first pass over the files, see :func:`open_lazy_labels`; JPEG slices
+    are refused, as for every label read).
 
     Parameters
     ----------
@@ -203,7 +312,7 @@ def open_lazy(path: PathLike, chunks="auto"):
     if path.is_dir():
         if is_zarr_path(path) or path.suffix.lower() == ".zarr":
             return _lazy_zarr(path, chunks)
-        return _lazy_slices(path, chunks)
+        return _lazy_slices(path, chunks).labels
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return _lazy_tiff(path, chunks)

@@ -1,27 +1,74 @@
-"""Reading a labelled stack: a TIFF, a ``.npy`` or a folder of 2D slices."""
+"""Reading a labelled stack: a TIFF, a ``.npy`` or a folder of 2D slices.
+
+A folder is read in parallel (a thread pool: Pillow, tifffile and zlib release the GIL
+while decoding) straight into one preallocated array: PNG slices of mode L, P and I;16
+are decoded by Pillow into the stack's own memory (:func:`~labelprep.io.decode_into`),
+TIFF slices by tifffile (``asarray(out=...)``); PNG CRCs, truncation and every decode
+error are checked as :func:`~labelprep.io.read_image` checks them.
+
+Colour-coded labels (RGB/RGBA slices, an RGB TIFF, a ``(z, y, x, 3|4)`` uint8 ``.npy``)
+become uint32 ids (:mod:`labelprep.io._colour`): each worker packs its decoded slice
+into the stack, and once every slice is in, one more parallel pass turns the packed
+colours into ids. JPEG is refused for labels: its lossy compression invents colours
+and values at object borders.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._progress import ProgressCallback, report
 from ..errors import ImageReadError
+from ._colour import ColourCoder, _workers, colours_to_labels
 from ._files import IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_key
 from ._limits import check_fits
-from ._read import _read_npy, _read_tiff, read_image
+from ._read import (
+    _pil_array,
+    _read_npy,
+    _read_tiff,
+    _reason,
+    decode_into,
+    load_pil,
+    open_pil,
+    pil_orientation,
+)
 
 PathLike = str | os.PathLike
 
+JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
+               "values at object borders; save the labels as PNG or TIFF")
 
-def _slice_reader(path: Path):
-    """The slices of a folder stack: (sorted paths, first plane, checked reader of a slice).
 
-    Slices are the image files directly in ``path``, in natural order; every slice must
-    be 2D with the first one's shape and dtype, which the returned reader checks.
+@dataclass(frozen=True)
+class LabelStack:
+    """A labelled stack as read from ``source``.
+
+    ``labels``: the ids (an ndarray; a dask array from ``open_lazy_labels``);
+    ``colours``: for colour-coded input the ``(n + 1, 3|4)`` uint8 colour of each id
+    (row 0 the background), else None.
     """
+
+    labels: np.ndarray
+    colours: np.ndarray | None
+    source: Path
+
+    @property
+    def n_colours(self) -> int:
+        """Number of object colours (0 if the input was not colour-coded)."""
+        return 0 if self.colours is None else len(self.colours) - 1
+
+
+# ----------------------------------------------------------------------------- slices
+def list_slices(path: Path, labels: bool = True) -> list[Path]:
+    """The image files directly in ``path`` (no hidden ones), in natural order; for
+    labels, JPEG slices are refused naming the first."""
     slices = sorted(
         (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
          and not p.name.startswith(".")),
@@ -29,54 +76,270 @@ def _slice_reader(path: Path):
     )
     if not slices:
         raise ValueError(f"no image slices found in folder {path}")
-    first = read_image(slices[0])
-    if first.ndim != 2:
+    if labels:
+        for p in slices:
+            if p.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif"):
+                raise ImageReadError(p, JPEG_REASON)
+    return slices
+
+
+class _Into:
+    """A one-buffer 'pool' for :func:`decode_into`: decode into ``target`` if it fits."""
+
+    def __init__(self, target: np.ndarray | None):
+        self.target = target
+
+    def take(self, shape, dtype) -> np.ndarray:
+        t = self.target
+        if t is not None and t.shape == tuple(shape) and t.dtype == np.dtype(dtype):
+            return t
+        return np.empty(shape, dtype)
+
+    def release(self, array) -> None:
+        pass
+
+
+def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tif:
+            if labels and tif.pages[0].compression == tifffile.COMPRESSION.JPEG:
+                raise ImageReadError(p, JPEG_REASON)
+            series = tif.series[0]
+            if (into is not None and tuple(series.shape) == into.shape
+                    and series.dtype == into.dtype):
+                tif.asarray(out=into)
+                return into
+            check_fits(int(np.prod(series.shape, dtype=np.int64)) * series.dtype.itemsize,
+                       p, f"a {series.dtype} array of shape {tuple(series.shape)}")
+            return tif.asarray()
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile, zlib errors
+        raise ImageReadError(p, f"not a readable TIFF: {_reason(exc)}") from exc
+
+
+def _pil_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {p}")
+    with open_pil(p) as im:
+        if labels and im.format in ("JPEG", "MPO"):
+            raise ImageReadError(p, JPEG_REASON)
+        out = decode_into(im, _Into(into))
+        if out is None:
+            return _pil_array(im, p)
+        load_pil(im, p)  # decoded already: checks the PNG CRCs
+        if pil_orientation(im, p) != 1:
+            return _pil_array(im, p)
+        return out
+
+
+def read_slice(p: Path, into: np.ndarray | None = None, labels: bool = True) -> np.ndarray:
+    """One slice's pixels, as :func:`read_image` reads them; decoded straight into
+    ``into`` when its shape and dtype fit (then ``into``, or a view of it, is returned).
+    For labels, JPEG (also a JPEG-compressed TIFF) is refused."""
+    suffix = p.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return _tiff_slice(p, into, labels)
+    if suffix == ".npy":
+        return _read_npy(p)
+    return _pil_slice(p, into, labels)
+
+
+def is_colour(arr: np.ndarray) -> bool:
+    """A decoded slice that is colour-coded: uint8 of shape (h, w, 3 or 4)."""
+    return arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[-1] in (3, 4)
+
+
+def check_like(p: Path, arr: np.ndarray, first: np.ndarray, first_path: Path) -> None:
+    """Refuse a slice whose shape or dtype differs from the first one's, naming it."""
+    if arr.shape != first.shape or arr.dtype != first.dtype:
+        raise ImageReadError(
+            p, f"slice has shape {arr.shape} and dtype {arr.dtype}, but "
+            f"{first_path.name} has shape {first.shape} and dtype {first.dtype}"
+        )
+
+
+def first_slice(slices: list[Path], labels: bool = True) -> tuple[np.ndarray, bool]:
+    """The first slice and whether the stack is colour-coded; refuses other shapes."""
+    first = read_slice(slices[0], labels=labels)
+    colour = labels and is_colour(first)
+    if first.ndim != 2 and not colour:
         raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
-
-    def read_slice(p: Path) -> np.ndarray:
-        plane = read_image(p)
-        if plane.shape != first.shape or plane.dtype != first.dtype:
-            raise ImageReadError(
-                p, f"slice has shape {plane.shape} and dtype {plane.dtype}, but "
-                f"{slices[0].name} has shape {first.shape} and dtype {first.dtype}"
-            )
-        return plane
-
-    return slices, first, read_slice
+    return first, colour
 
 
-def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.ndarray:
-    """Read a labelled stack: a TIFF, a folder of 2D slices, or a ``.npy`` file.
+_local = threading.local()
 
-    A folder's slices (any of :data:`IMAGE_SUFFIXES`, directly inside it) are sorted
-    naturally ('z2' before 'z10') and must all have the same shape and dtype. ``.npy``
-    files are memory-mapped read-only rather than loaded. ``progress(done, total)`` is
-    called per slice for folders.
+
+def scratch(shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    """This thread's buffer of ``shape`` and ``dtype``, reused across calls (e.g. the
+    RGBX decode buffer of RGB slices); one per dtype and thread."""
+    dtype = np.dtype(dtype)
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    buf = bufs.get(dtype.str)
+    if buf is None or buf.shape != tuple(shape):
+        buf = bufs[dtype.str] = np.empty(shape, dtype)
+    return buf
+
+
+def parallel(fn: Callable[[int], None], count: int, workers: int,
+             progress: ProgressCallback | None = None) -> None:
+    """``fn(i)`` for i in 0..count-1 on ``workers`` threads; ``progress(done, count)``
+    from the calling thread. On failure the error of the lowest failing i is raised."""
+    n = min(workers, count)
+    if n <= 1:
+        for i in range(count):
+            fn(i)
+            report(progress, i + 1, count)
+        return
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(fn, i) for i in range(count)]
+        done = 0
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when="FIRST_COMPLETED")
+            if any(f.exception() is not None for f in finished):
+                for f in pending:
+                    f.cancel()
+                wait(pending)
+                failed = [f for f in futures if f.done() and not f.cancelled()
+                          and f.exception() is not None]
+                raise failed[0].exception()
+            for _ in finished:
+                done += 1
+                report(progress, done, count)
+
+
+def _read_folder(path: Path, progress, labels: bool, background, workers) -> LabelStack:
+    slices = list_slices(path, labels)
+    first, colour = first_slice(slices, labels)
+    plane = first.shape[:2]
+    dtype = np.dtype(np.uint32) if colour else first.dtype
+    check_fits(len(slices) * int(np.prod(plane)) * dtype.itemsize, path,
+               f"{len(slices)} slices of shape {plane} ({dtype})")
+    stack = np.empty((len(slices), *plane), dtype=dtype)
+    coder = ColourCoder(first.shape[-1], background) if colour else None
+
+    def fill(i: int) -> None:
+        p, out = slices[i], stack[i]
+        if i == 0:
+            arr = first
+        else:
+            into = scratch((*plane, 4)) if colour else out
+            arr = read_slice(p, into, labels)
+            check_like(p, arr, first, slices[0])
+        if coder is not None:
+            coder.pack(arr, out)
+        elif not (arr.ctypes.data == out.ctypes.data and arr.strides == out.strides):
+            out[...] = arr
+
+    n = _workers(workers)
+    parallel(fill, len(slices), n, progress)
+    if coder is None:
+        return LabelStack(stack, None, path)
+    coder.finish()
+    parallel(lambda i: coder.remap(stack[i]), len(slices), n)
+    return LabelStack(stack, coder.colours, path)
+
+
+# ----------------------------------------------------------------------------- files
+def _read_tiff_stack(path: Path, labels: bool, background, workers) -> LabelStack:
+    import tifffile
+
+    colour = separate = False
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if labels and page.compression == tifffile.COMPRESSION.JPEG:
+                raise ImageReadError(path, JPEG_REASON)
+            colour = (labels and page.photometric == tifffile.PHOTOMETRIC.RGB
+                      and tif.series[0].dtype == np.uint8 and page.samplesperpixel in (3, 4))
+            separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(path, f"not a readable TIFF: {_reason(exc)}") from exc
+    arr = _read_tiff(path)
+    if not colour:
+        return LabelStack(arr, None, path)
+    if separate:
+        arr = np.moveaxis(arr, -3, -1)
+    check_fits(arr.size // arr.shape[-1] * 4, path, "the ids of a colour-coded stack")
+    ids, colours = colours_to_labels(arr, background, workers=workers)
+    return LabelStack(ids, colours, path)
+
+
+def read_label_stack(
+    path: PathLike,
+    progress: ProgressCallback | None = None,
+    *,
+    background: Sequence[int] | None = None,
+    workers: int | None = None,
+) -> LabelStack:
+    """Read a labelled stack (TIFF, ``.npy`` or folder of slices), colour-coded or not.
+
+    A folder's slices (any of :data:`IMAGE_SUFFIXES` directly inside it, no hidden
+    files) are sorted naturally ('z2' before 'z10'), must all have the first one's
+    shape and dtype, and are read on ``workers`` threads (default: the usable cores)
+    into one array; the result does not depend on ``workers``. ``progress(done,
+    total)`` is called per slice, from the calling thread.
+
+    Colour-coded labels (RGB or RGBA slices; a TIFF with RGB photometric and uint8
+    samples; a uint8 ``.npy`` of shape ``(z, y, x, 3|4)``) become uint32 ids, one per
+    distinct colour, stack-wide: ``background`` (default black; for RGBA also every
+    alpha-0 pixel) is 0, the others 1..n in the order of ``R<<16 | G<<8 | B`` (RGBA:
+    ``R<<24 | G<<16 | B<<8 | A``), see :func:`colours_to_labels`. Palette PNGs keep
+    their indices, 8/16/32-bit slices their values. JPEG slices are refused.
+
+    Returns
+    -------
+    LabelStack
+        ``labels`` (``.npy`` memory-mapped read-only unless colour-coded), ``colours``
+        (None unless colour-coded), ``source``.
 
     Raises
     ------
     FileNotFoundError, ImageReadError, ValueError
-        Missing path; unreadable file; slices of mixed shape/dtype or an empty folder.
+        Missing path; unreadable or JPEG file, slices of mixed shape/dtype (naming the
+        file); an empty folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for z, colour in enumerate([(9, 9, 9), (255, 0, 0)]):
+    ...     rgb = np.zeros((2, 3, 3), np.uint8); rgb[z, 1:] = colour
+    ...     Image.fromarray(rgb).save(folder / f"z{z}.png")
+    >>> s = read_label_stack(folder)
+    >>> s.labels[:, :, 1:].tolist(), s.colours.tolist()
+    ([[[1, 1], [0, 0]], [[0, 0], [2, 2]]], [[0, 0, 0], [9, 9, 9], [255, 0, 0]])
     """
-    path = Path(path)
+    return _read(Path(path), progress, True, background, workers)
+
+
+def _read(path: Path, progress, labels: bool, background, workers) -> LabelStack:
+    background = (0, 0, 0) if background is None else tuple(background)
     if path.is_dir():
-        slices, first, read_slice = _slice_reader(path)
-        check_fits(len(slices) * first.nbytes, path,
-                   f"{len(slices)} slices of shape {first.shape} ({first.dtype})")
-        stack = np.empty((len(slices), *first.shape), dtype=first.dtype)
-        stack[0] = first
-        report(progress, 1, len(slices))
-        for i, p in enumerate(slices[1:], start=1):
-            stack[i] = read_slice(p)
-            report(progress, i + 1, len(slices))
-        return stack
+        return _read_folder(path, progress, labels, background, workers)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        out = _read_npy(path, mmap=True)
+        arr = _read_npy(path, mmap=True)
+        if labels and arr.ndim == 4 and is_colour(arr[0]):
+            check_fits(arr.size // arr.shape[-1] * 4, path, "the ids of a colour-coded stack")
+            out = LabelStack(*colours_to_labels(arr, background, workers=workers), path)
+        else:
+            out = LabelStack(arr, None, path)
     elif suffix in TIFF_SUFFIXES:
-        out = _read_tiff(path)
+        out = _read_tiff_stack(path, labels, background, workers)
+    elif labels and suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
+        raise ImageReadError(path, JPEG_REASON)
     else:
         raise ImageReadError(
             path, "unsupported stack format (expected .tif/.tiff, .npy or a folder of slices)"
@@ -85,3 +348,31 @@ def read_stack(path: PathLike, progress: ProgressCallback | None = None) -> np.n
     return out
 
 
+def read_stack(path: PathLike, progress: ProgressCallback | None = None, *,
+               labels: bool = True) -> np.ndarray:
+    """Read a labelled stack: a TIFF, a folder of 2D slices, or a ``.npy`` file.
+
+    ``read_label_stack(path, progress).labels``: a folder's slices (any of
+    :data:`IMAGE_SUFFIXES`, directly inside it) are sorted naturally ('z2' before 'z10')
+    and must all have the same shape and dtype; they are read in parallel. ``.npy``
+    files are memory-mapped read-only rather than loaded. ``progress(done, total)`` is
+    called per slice for folders. Colour-coded labels become uint32 ids (their colours
+    are dropped: use :func:`read_label_stack` to keep them); JPEG is refused.
+
+    ``labels=False`` reads an *image* stack: no colour mapping (an RGB TIFF stays RGB),
+    JPEG slices allowed, slices must be 2D.
+
+    Raises
+    ------
+    FileNotFoundError, ImageReadError, ValueError
+        Missing path; unreadable file; slices of mixed shape/dtype or an empty folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.npy"
+    >>> np.save(p, np.arange(8, dtype=np.uint16).reshape(2, 2, 2))
+    >>> read_stack(p).shape
+    (2, 2, 2)
+    """
+    return _read(Path(path), progress, bool(labels), None, None).labels
