@@ -3,9 +3,13 @@
 ::
 
     labelprep index STACK [--out objects.npz|objects.zarr] [--csv objects.csv]
-                          [--coords-csv coords.csv] [--background 0] [--lazy]
+                          [--coords-csv coords.csv] [--background 0|R,G,B] [--lazy]
 
 STACK is a TIFF, a folder of 2D slices, a ``.npy`` file, or a zarr / OME-Zarr folder.
+Colour-coded labels (RGB/RGBA slices or an RGB TIFF: one colour per object) are read as
+uint32 ids, one per colour (:func:`labelprep.io.read_label_stack`); ``--background
+R,G,B`` names their background colour (default black), the table gets a ``colour``
+column ("#rrggbb") and the summary says how many colours became ids.
 Zarr input (or ``--lazy``) is read lazily and indexed chunk by chunk
 (:mod:`labelprep.chunked`), and ``--out objects.zarr`` writes the on-disk index without
 holding every voxel index in memory. Progress bars show the read and the build; a
@@ -21,15 +25,32 @@ import time
 from pathlib import Path
 
 
-def _background(text: str) -> int | None:
+def _background(text: str) -> int | None | tuple[int, ...]:
+    """An integer label value, 'none', or a colour: ``R,G,B[,A]`` or ``#rrggbb[aa]``."""
     if text.lower() in ("none", "no", "off"):
         return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer or 'none', got {text!r}"
-        ) from None
+    colour: list[int] | None = None
+    if text.startswith("#") and len(text) in (7, 9):
+        try:
+            colour = list(bytes.fromhex(text[1:]))
+        except ValueError:
+            colour = None
+    elif "," in text:
+        try:
+            colour = [int(v, 0) for v in text.split(",")]
+        except ValueError:
+            colour = None
+    else:
+        try:
+            return int(text, 0)
+        except ValueError:
+            pass
+    if colour is not None and len(colour) in (3, 4) and all(0 <= v <= 255 for v in colour):
+        return tuple(colour)
+    raise argparse.ArgumentTypeError(
+        f"expected an integer, 'none' or a colour R,G,B (0..255 each, or #rrggbb), "
+        f"got {text!r}"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the object table (label, voxels, bbox, centroid) as CSV")
     parser.add_argument("--coords-csv", type=Path, metavar="CSV",
                         help="write every voxel as a CSV row 'label,z,y,x' (large!)")
-    parser.add_argument("--background", type=_background, default=0, metavar="VALUE",
+    parser.add_argument("--background", type=_background, default=0, metavar="VALUE|R,G,B",
                         help="label value that is not an object (default 0; 'none' indexes "
-                             "every value)")
+                             "every value); for colour-coded labels the background colour "
+                             "R,G,B (or #rrggbb; default black)")
     parser.add_argument("--lazy", action="store_true",
                         help="read the stack lazily (dask) and index it chunk by chunk, even "
                              "for a TIFF, .npy or folder: for stacks bigger than memory")
@@ -90,10 +112,16 @@ def run(args: argparse.Namespace) -> int:
     lazy = args.lazy or zarr_out or io.is_zarr_path(args.stack) or (
         args.stack.suffix.lower() == ".zarr"
     )
+    colour_bg = args.background if isinstance(args.background, tuple) else None
+    background = 0 if colour_bg is not None else args.background
     t0 = time.perf_counter()
     try:
         if lazy:
-            stack = io.open_lazy(args.stack)
+            with tqdm_progress("colours", unit="slice",
+                               disable=args.quiet or not args.stack.is_dir()) as cb:
+                read = io.open_lazy_labels(args.stack, progress=cb, background=colour_bg)
+            stack, colours = read.labels, read.colours
+            _check_colour_background(colour_bg, colours, stack)
             _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="chunk", disable=args.quiet) as cb:
@@ -101,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                     from ..chunked import build_to_zarr
 
                     try:
-                        idx = build_to_zarr(stack, args.out, background=args.background,
+                        idx = build_to_zarr(stack, args.out, background=background,
                                             progress=cb, overwrite=True)
                     except OSError as exc:  # zarr's stores do not name the file
                         # the abandoned write leaves zarr's pending tasks to be collected
@@ -112,14 +140,16 @@ def run(args: argparse.Namespace) -> int:
                         return _fail(f"cannot write {args.out}: "
                                      f"{exc.strerror or exc}", 1)
                 else:
-                    idx = LabelIndex.build(stack, background=args.background, progress=cb)
+                    idx = LabelIndex.build(stack, background=background, progress=cb)
         else:
             with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-                stack = io.read_stack(args.stack, progress=cb)
+                read = io.read_label_stack(args.stack, progress=cb, background=colour_bg)
+            stack, colours = read.labels, read.colours
+            _check_colour_background(colour_bg, colours, stack)
             _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
-                idx = LabelIndex.build(stack, background=args.background, progress=cb)
+                idx = LabelIndex.build(stack, background=background, progress=cb)
     except ImportError as exc:
         return _fail(f"{exc} (install napari-labelprep[dask] for zarr and lazy stacks)", 2)
     except (io.ImageReadError, FileNotFoundError, ValueError, TypeError, MemoryError) as exc:
@@ -137,6 +167,11 @@ def run(args: argparse.Namespace) -> int:
             outputs.append(str(args.out))
         if args.csv is not None:
             table = idx.table()
+            if colours is not None:  # ids are 0..n: their colours by row
+                import numpy as np
+
+                ids = table["label"].to_numpy().astype(np.int64)
+                table.insert(1, "colour", np.asarray(io.hex_colours(colours))[ids])
             with io.atomic_open(args.csv, "w", newline="") as f:
                 table.to_csv(f, index=False)
             outputs.append(str(args.csv))
@@ -147,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(_os_reason(exc), 1)
 
+    prefix = "" if colours is None else f"{len(colours) - 1} colours -> ids, "
     print(
-        f"{len(idx)} objects, {int(idx.counts.sum())} voxels, {t2 - t0:.2f} s "
+        f"{prefix}{len(idx)} objects, {int(idx.counts.sum())} voxels, {t2 - t0:.2f} s "
         f"(read {t1 - t0:.2f} s, index {t2 - t1:.2f} s)"
     )
     if outputs:
@@ -156,6 +192,15 @@ def run(args: argparse.Namespace) -> int:
 
         print(_shown("wrote " + ", ".join(outputs)))
     return 0
+
+
+def _check_colour_background(colour_bg, colours, stack) -> None:
+    """A background colour only means something for colour-coded labels."""
+    if colour_bg is not None and colours is None:
+        raise ValueError(
+            f"--background {','.join(map(str, colour_bg))} is a colour, but the stack is not "
+            f"colour-coded (it holds {stack.dtype} values): give an integer label value"
+        )
 
 
 def _warn_if_intensities(stack) -> None:
