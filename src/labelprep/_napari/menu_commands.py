@@ -16,6 +16,8 @@ again, since a command can also be run from the command palette or a script.
 
 from __future__ import annotations
 
+import contextlib
+
 from napari.layers import Labels, Layer
 from napari.utils import progress
 from napari.utils.notifications import show_info, show_warning
@@ -114,8 +116,6 @@ def measure_objects(viewer: Viewer, layer: Layer | None = None):
     labels.features = features
     show_info(f"Label Prep: measured {len(table)} objects of '{labels.name}' "
               "into its features.")
-    try:
+    with contextlib.suppress(KeyError, ValueError):  # no features table in this napari
         viewer.window.add_plugin_dock_widget(*FEATURES_TABLE)
-    except (KeyError, ValueError):  # no features table in this napari
-        pass
     return features
