@@ -89,22 +89,19 @@ def _remap_table(a, table):  # pragma: no cover - compiled
     """Packed -> id through a 2^24 table, in place; returns the number of voxels of
     colours that have no id (table entry _UNKNOWN; they become 0)."""
     h, w = a.shape
-    prev = -1
-    cur = np.uint32(0)
-    unknown = 0
     bad = False
-    for y in range(h):
+    for y in range(h):  # a plain gather (no run cache, no branch): the fastest
         for x in range(w):
-            v = np.int64(a[y, x])
-            if v != prev:
-                cur = table[v]
-                bad = cur == _UNKNOWN
-                if bad:
-                    cur = np.uint32(0)
-                prev = v
-            if bad:
-                unknown += 1
-            a[y, x] = cur
+            v = table[a[y, x]]
+            bad |= v == _UNKNOWN
+            a[y, x] = v
+    unknown = 0
+    if bad:
+        for y in range(h):
+            for x in range(w):
+                if a[y, x] == _UNKNOWN:
+                    a[y, x] = 0
+                    unknown += 1
     return unknown
 
 
