@@ -361,3 +361,31 @@ def test_background_none_deletes_into_zero():
     session.undo()
     assert arr.tolist() == [[0, 1, 1], [2, 0, 3]]
     check(session)
+
+
+def test_writer_receives_every_change_and_undo_can_skip_the_array():
+    stack = np.array([[1, 1, 0, 2], [0, 0, 0, 2], [3, 0, 3, 0]], dtype=np.uint16)
+    target = stack.copy()  # written only through the writer
+    calls = []
+
+    def writer(flat, values):
+        calls.append((flat.copy(), values.copy()))
+        target.reshape(-1)[flat] = values
+
+    session = EditSession(target, writer=writer)
+    session.merge([1, 2])
+    assert len(calls) == 1 and calls[0][1].dtype == target.dtype
+    expected = stack.copy()
+    expected[stack == 2] = 1
+    np.testing.assert_array_equal(target, expected)
+    assert session.applied == 1
+    target.reshape(-1)[calls[0][0]] = 2  # someone else (napari) restores the array
+    session.undo(write=False)
+    assert len(calls) == 1  # nothing written by the undo
+    np.testing.assert_array_equal(target, stack)
+    fresh = LabelIndex.build(target)
+    np.testing.assert_array_equal(session.index.voxel_indices, fresh.voxel_indices)
+    np.testing.assert_array_equal(session.index.labels, fresh.labels)
+    session.redo()  # write=True: through the writer again
+    assert len(calls) == 2
+    np.testing.assert_array_equal(target, expected)

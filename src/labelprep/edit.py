@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,12 @@ class EditSession:
     history : int
         Operations kept for :meth:`undo` (default 100); each keeps a copy of the voxel
         lists of the objects it touched.
+    writer : callable, optional
+        ``writer(flat_voxels, values)`` writes an edit instead of the session: the raveled
+        (C-order) indices of the voxels that change and their new values, one per voxel.
+        For arrays owned by someone who records edits, e.g. napari's
+        ``Labels.data_setitem`` (which keeps its own undo history). It must write exactly
+        these values into ``labels``.
 
     Notes
     -----
@@ -101,7 +107,8 @@ class EditSession:
     """
 
     def __init__(self, labels: np.ndarray, index: LabelIndex | None = None, *,
-                 background: int | None = 0, history: int = 100) -> None:
+                 background: int | None = 0, history: int = 100,
+                 writer: Callable[[np.ndarray, np.ndarray], None] | None = None) -> None:
         from ._kernels import edit as kernels
 
         self._K = kernels
@@ -138,6 +145,7 @@ class EditSession:
                              "hold other values): build it from this array")
         self._log: list[_Record] = []
         self._pos = 0  # records applied
+        self.writer = writer
 
     # ---------------------------------------------------------------- state
     @property
@@ -154,6 +162,11 @@ class EditSession:
                                      voxel_indices=self._s.buf[:n], bboxes=self._s.bboxes,
                                      centroids=self._s.centroids, **self._meta)
         return self._index
+
+    @property
+    def applied(self) -> int:
+        """Operations applied and not undone (the undo steps available)."""
+        return self._pos
 
     @property
     def can_undo(self) -> bool:
@@ -241,25 +254,29 @@ class EditSession:
                             voxels=int((stops[other] - starts[other]).sum()))
         return self._commit(result, rows, removed, added, moves)
 
-    def undo(self) -> EditResult | None:
+    def undo(self, *, write: bool = True) -> EditResult | None:
         """Undo the last operation (array bytes and index restored exactly); returns what
-        the undo changed, or None if there is nothing to undo."""
+        the undo changed, or None if there is nothing to undo. ``write=False`` restores
+        only the index: the array was already restored by other means (napari's own
+        undo of what :attr:`writer` wrote)."""
         if not self.can_undo:
             return None
         self._pos -= 1
-        r = self._step(self._log[self._pos], forward=False)
+        r = self._step(self._log[self._pos], forward=False, write=write)
         return EditResult(f"undo {r.op}", r.added, r.removed, r.changed, r.voxels)
 
-    def redo(self) -> EditResult | None:
-        """Redo the last undone operation; None if there is nothing to redo."""
+    def redo(self, *, write: bool = True) -> EditResult | None:
+        """Redo the last undone operation; None if there is nothing to redo
+        (``write=False``: the index only, as for :meth:`undo`)."""
         if not self.can_redo:
             return None
         self._pos += 1
-        return self._step(self._log[self._pos - 1], forward=True)
+        return self._step(self._log[self._pos - 1], forward=True, write=write)
 
-    def _step(self, rec: _Record, forward: bool) -> EditResult:
+    def _step(self, rec: _Record, forward: bool, write: bool = True) -> EditResult:
         voxels, starts, stops, old, new = rec.moves
-        self._paint(voxels, starts, stops, new if forward else old)
+        if write:
+            self._paint(voxels, starts, stops, new if forward else old)
         gone, back = (rec.removed, rec.added) if forward else (rec.added, rec.removed)
         self._s.replace(self._s.find(gone.labels), back)
         self._index = None
@@ -326,6 +343,12 @@ class EditSession:
         return self._arr[np.unravel_index(flat_idx, self._arr.shape)]
 
     def _paint(self, voxels, starts, stops, values) -> None:
+        if self.writer is not None:
+            sel = np.concatenate([voxels[s:e] for s, e in zip(starts, stops)] or [voxels[:0]])
+            per_voxel = np.repeat(np.asarray(values), np.asarray(stops) - np.asarray(starts))
+            if sel.size:
+                self.writer(sel, per_voxel.astype(self._arr.dtype))
+            return
         if self._flat is not None:
             self._K.paint_segments(self._flat, voxels, starts, stops,
                                    np.asarray(values).astype(self._flat.dtype))
