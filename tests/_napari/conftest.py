@@ -17,3 +17,12 @@ def assert_not_blank(shot: np.ndarray) -> None:
 @pytest.fixture
 def viewer(make_napari_viewer):
     return make_napari_viewer(show=True)
+
+
+@pytest.fixture
+def small():
+    """A small 3D stack: fast GUI tests; objects with known ids."""
+    from labelprep.samples import cells_3d
+
+    image, labels = cells_3d(shape=(24, 96, 96), n_cells=60, seed=3)
+    return image, labels

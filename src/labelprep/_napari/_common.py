@@ -115,6 +115,43 @@ class DockWidget(QWidget):
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._runners: list[TaskRunner] = []
 
+    def scroll_body(self) -> QWidget:
+        """The widget to lay the dock's controls out on, inside a vertical scroll area:
+        docks stacked in one napari dock area then share the screen's height instead of
+        growing the window past it. The width stays what the controls need."""
+        from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout
+
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        area.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(area)
+        self._scroll_area = area
+        return body
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt's name
+        """As wide as the controls, as low as a few rows (the rest scrolls)."""
+        hint = super().minimumSizeHint()
+        area = getattr(self, "_scroll_area", None)
+        if area is not None:
+            body = area.widget().minimumSizeHint()
+            hint.setWidth(body.width() + area.verticalScrollBar().sizeHint().width())
+            hint.setHeight(min(body.height(), 200))
+        return hint
+
+    def sizeHint(self):  # noqa: N802 - Qt's name
+        """The minimum width (the canvas keeps the rest), the controls' full height."""
+        hint = super().sizeHint()
+        area = getattr(self, "_scroll_area", None)
+        if area is not None:
+            hint.setWidth(self.minimumSizeHint().width())
+            hint.setHeight(area.widget().sizeHint().height())
+        return hint
+
     def show_message(self, text: str, error: bool = False) -> None:
         """Show ``text`` in the widget; errors in red and also as a napari notification."""
         self.message_label.setText(text)

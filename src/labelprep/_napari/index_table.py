@@ -57,7 +57,7 @@ class ObjectTableModel(QAbstractTableModel):
             frame = pd.DataFrame({"label": np.zeros(0, np.int64), "voxels": np.zeros(0, np.int64)})
         self._frame = frame
         self._columns = [str(c) for c in frame.columns]
-        self._values = [frame[c].to_numpy() for c in frame.columns]
+        self._values = [frame[c].to_numpy(copy=True) for c in frame.columns]
         self._is_float = [v.dtype.kind == "f" for v in self._values]
         self._labels = frame["label"].to_numpy()
         if self._labels.size > 1 and not bool(np.all(self._labels[1:] > self._labels[:-1])):
@@ -146,6 +146,27 @@ class ObjectTableModel(QAbstractTableModel):
     def label_at(self, row: int) -> int:
         """Label id shown at display ``row`` (a Python int)."""
         return int(self._labels[self._order[row]])
+
+    def display_labels(self) -> np.ndarray:
+        """Labels of the rows shown, in display order (the current sort and filter)."""
+        return self._labels[self._order]
+
+    def display_frame(self) -> pd.DataFrame:
+        """The rows shown, in display order, as a DataFrame (what the user sees)."""
+        return self._frame.iloc[self._order].reset_index(drop=True)
+
+    def set_cell(self, label, column: str, value) -> None:
+        """Set one cell (``column`` of ``label``'s row) in place and repaint it."""
+        pos = self.position_of_label(label)
+        if pos < 0 or column not in self._columns:
+            return
+        c = self._columns.index(column)
+        self._values[c][pos] = value
+        self._frame.iat[pos, c] = value
+        row = int(self._row_of[pos])
+        if row >= 0:
+            index = self.index(row, c)
+            self.dataChanged.emit(index, index)
 
     def visible_labels(self) -> np.ndarray:
         """Labels of the rows that pass the filter, in table (ascending label) order."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["focus_object", "plane_inside", "world_box"]
+__all__ = ["focus_object", "plane_inside", "plane_most", "world_box"]
 
 
 def plane_inside(idx, label, axes: Sequence[int]) -> dict[int, int]:
@@ -57,6 +57,26 @@ def plane_inside(idx, label, axes: Sequence[int]) -> dict[int, int]:
     return {a: int(v) for a, v in zip(axes, best)}
 
 
+def plane_most(idx, label, axes: Sequence[int]) -> dict[int, int]:
+    """Position along each of ``axes`` where ``label`` has most voxels (the plane that
+    shows most of it; ties: the lowest). O(object size), from the index only.
+
+    For several axes the most common combination of positions is taken.
+    """
+    axes = [int(a) for a in axes]
+    if not axes:
+        return {}
+    flat = idx.flat(label)
+    shape = tuple(int(s) for s in idx.shape)
+    strides = np.cumprod((1,) + shape[::-1][:-1])[::-1]
+    coords = [(flat // flat.dtype.type(strides[a])) % flat.dtype.type(shape[a]) for a in axes]
+    key = np.ravel_multi_index(coords, [shape[a] for a in axes]) if len(axes) > 1 else coords[0]
+    values, counts = np.unique(key, return_counts=True)
+    best = int(values[int(np.argmax(counts))])
+    position = np.unravel_index(best, [shape[a] for a in axes])
+    return {a: int(p) for a, p in zip(axes, position)}
+
+
 def world_box(layer, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World-coordinate centre and size of the data box ``[lo, hi]`` (voxel edges)."""
     w_lo = np.asarray(layer.data_to_world(list(lo)), dtype=float)
@@ -74,11 +94,13 @@ def focus_object(
     min_extent: float = 8.0,
     move_camera: bool = True,
     move_slice: bool = True,
+    plane: str = "centroid",
 ) -> None:
     """Centre ``viewer`` on object ``label`` of ``idx`` (indexed from ``layer``'s data).
 
     - the slice (``viewer.dims`` point of every non-displayed axis of the layer) moves to
-      a plane that cuts the object, nearest its centroid;
+      a plane that cuts the object: nearest its centroid (``plane="centroid"``) or the
+      one where it has most voxels (``plane="most"``); ``move_slice=False`` keeps it;
     - the camera centre goes to the centre of the object's bounding box, and the zoom
       makes that box fill ``fill`` of the canvas (boxes smaller than ``min_extent``
       voxels per axis are treated as that size, so a 1-voxel object does not fill the
@@ -99,7 +121,10 @@ def focus_object(
     middle = (start + stop - 1.0) / 2.0  # voxel centres are at integer positions
     half = np.maximum(stop - start, float(min_extent)) / 2.0
     lo, hi = middle - half, middle + half
-    plane = plane_inside(idx, label, hidden_layer) if (move_slice and hidden_layer) else {}
+    if plane not in ("centroid", "most"):
+        raise ValueError(f"plane must be 'centroid' or 'most', got {plane!r}")
+    find = plane_most if plane == "most" else plane_inside
+    plane = find(idx, label, hidden_layer) if (move_slice and hidden_layer) else {}
     for a, p in plane.items():
         lo[a] = hi[a] = p
     centre, size = world_box(layer, lo, hi)

@@ -162,7 +162,7 @@ class PatchSamplingWidget(DockWidget):
         form.addRow("class weights", self.weights_edit)
         form.addRow("seed", self.seed_spin)
         form.addRow("border", self.border_combo)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.scroll_body())
         layout.addLayout(form)
         buttons = QHBoxLayout()
         buttons.addWidget(self.sample_button)

@@ -160,7 +160,7 @@ class PresizeWidget(DockWidget):
         self.report = None
         self._cancel = False
 
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.scroll_body())
 
         # ---- preview
         box = QGroupBox("Preview on layers")

@@ -129,7 +129,7 @@ class RLEWidget(DockWidget):
 
     # ================================================================== UI
     def _build_ui(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.scroll_body())
         layout.setContentsMargins(6, 6, 6, 6)
 
         enc_box = QGroupBox("Encode")

@@ -1,0 +1,151 @@
+"""Loading for the Voxel index dock: which layers can be indexed, and reading a labelled
+stack (TIFF, folder of 2D slices, ``.npy``, zarr) and an optional image from disk in a
+worker, through :mod:`labelprep.io`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtWidgets import QFileDialog
+
+from ._common import Failure, layer_data, layer_kind
+
+__all__ = ["LoadActions", "layer_problem"]
+
+_TIME_AXIS_NAMES = {"t", "time", "frame", "frames", "timepoint"}
+
+
+def layer_problem(layer) -> str | None:
+    """Why ``layer`` cannot be indexed (a sentence for the user), or ``None`` if it can."""
+    if layer is None:
+        return "No layer: add a Labels layer or load a labelled stack first."
+    kind = layer_kind(layer) or type(layer).__name__.lower()
+    dtype = np.dtype(getattr(layer_data(layer), "dtype", np.float64))
+    if kind != "labels":
+        if getattr(layer, "rgb", False):
+            return f"Layer '{layer.name}' is an RGB image, not a labelled stack."
+        if dtype.kind in "fc":
+            return (
+                f"Layer '{layer.name}' holds {dtype} data, not integer labels: pick a Labels "
+                "layer (the voxel index needs one integer id per object)."
+            )
+        return (
+            f"Layer '{layer.name}' is an Image layer: convert it to Labels first "
+            "(right-click the layer > Convert to Labels), then pick it here."
+        )
+    if dtype.kind not in "biu":
+        return f"Layer '{layer.name}' holds {dtype} data, not integer labels."
+    names = [str(n).strip().lower() for n in (getattr(layer, "axis_labels", None) or ())]
+    time_axes = [n for n in names if n in _TIME_AXIS_NAMES]
+    if layer.ndim > 3 or time_axes:
+        why = f"a time axis ('{time_axes[0]}')" if time_axes else f"{layer.ndim} dimensions"
+        return (
+            f"Layer '{layer.name}' has {why}: the voxel index treats the whole layer as one "
+            "2D or 3D stack, so an object would merge over time points. Index one time "
+            "point at a time (e.g. add layer.data[t] as its own Labels layer)."
+        )
+    if layer.ndim < 2:
+        return f"Layer '{layer.name}' is {layer.ndim}D: the voxel index needs a 2D or 3D stack."
+    return None
+
+
+class LoadActions:
+    """Load methods of :class:`~.index_widget.VoxelIndexWidget` (a mixin)."""
+
+    def _wire_load(self) -> None:
+        panel = self.load_panel
+        panel.open_button.clicked.connect(self._choose_stack_file)
+        panel.open_dir_button.clicked.connect(self._choose_stack_folder)
+        panel.image_button.clicked.connect(self._choose_image_file)
+        panel.load_button.clicked.connect(self._on_load_clicked)
+
+    def _choose_stack_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a labelled stack", "", "Stacks (*.tif *.tiff *.npy);;All files (*)"
+        )
+        if path:
+            self.path_edit.setText(path)
+
+    def _choose_stack_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a folder of 2D label slices, or a zarr / OME-Zarr stack"
+        )
+        if path:
+            self.path_edit.setText(path)
+
+    def _choose_image_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open the grey-level image", "", "Images (*.tif *.tiff *.npy);;All files (*)"
+        )
+        if path:
+            self.image_edit.setText(path)
+
+    def _on_load_clicked(self) -> None:
+        self.load_stack(self.path_edit.text().strip(), self.image_edit.text().strip() or None)
+
+    def load_stack(self, path=None, image_path=None):
+        """Read a labelled stack (and an optional image) into new layers, in a worker.
+
+        ``path``/``image_path`` default to the text fields. Returns the worker (or None
+        if nothing was started: no path or a task already running).
+        """
+        if path is None:
+            path = self.path_edit.text().strip()
+        if image_path is None:
+            image_path = self.image_edit.text().strip() or None
+        if not path:
+            self.show_message("Choose a labelled stack first (Open... or Folder...).", error=True)
+            return None
+        self.path_edit.setText(str(path))
+        if image_path:
+            self.image_edit.setText(str(image_path))
+
+        def read(path, image_path, progress):
+            from labelprep.io import is_zarr_path, open_lazy, read_stack
+
+            lazy = is_zarr_path(path) or Path(path).suffix.lower() == ".zarr"
+            # zarr / OME-Zarr stays lazy (dask): indexed chunk by chunk, never loaded whole
+            labels = open_lazy(path) if lazy else read_stack(path, progress=progress)
+            if labels.dtype.kind not in "biu":
+                if (
+                    not lazy
+                    and labels.dtype.kind == "f"
+                    and labels.size
+                    and bool(np.all(np.isfinite(labels)) and np.all(np.mod(labels, 1) == 0))
+                ):
+                    labels = labels.astype(np.int64)
+                else:
+                    return Failure(
+                        f"{path} holds {labels.dtype} values, not integer labels: is it the "
+                        "grey-level image? Put it in the Image field instead."
+                    )
+            if labels.dtype == bool:
+                labels = labels.astype(np.uint8)
+            if labels.ndim not in (2, 3):
+                return Failure(
+                    f"{path} has shape {labels.shape}: the voxel index needs a 2D or 3D stack "
+                    "(a time series or multichannel stack: save one time point/channel)."
+                )
+            image = read_stack(image_path) if image_path else None
+            return Path(path), labels, image
+
+        return self.tasks.start(read, path, image_path, on_done=self._on_loaded, label="Reading")
+
+    def _on_loaded(self, result) -> None:
+        path, labels, image = result
+        name = path.name.split(".")[0] or path.name
+        if image is not None:
+            if image.shape[: labels.ndim] != labels.shape and image.shape != labels.shape:
+                self.show_message(
+                    f"Image shape {image.shape} differs from the labels {labels.shape}; "
+                    "shown anyway.",
+                )
+            self.viewer.add_image(image, name=f"{name} image", colormap="gray")
+        layer = self.viewer.add_labels(labels, name=name, opacity=0.6)
+        if not getattr(labels, "flags", None) or not labels.flags.writeable:
+            layer.editable = False  # a read-only memory map (.npy): no painting
+        self.set_layer(layer)
+        self.show_message(f"Loaded {path.name}: shape {labels.shape}, {labels.dtype}.")
+
