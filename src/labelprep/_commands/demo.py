@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot is not None:
         from qtpy.QtWidgets import QApplication
 
-        viewer.window._qt_window.resize(1400, 900)
+        from labelprep._napari._compat import qt_window
+
+        qt_window(viewer).resize(1400, 900)
         QApplication.processEvents()
         from PIL import Image
 

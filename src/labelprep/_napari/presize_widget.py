@@ -43,7 +43,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import DockWidget, Failure, LayerComboBox, layer_data, unwrap
+from ._common import DockWidget, Failure, LayerComboBox, layer_data, layer_kind, unwrap
 
 __all__ = ["PresizeWidget", "overlay_transform", "parse_size"]
 
@@ -93,10 +93,12 @@ def overlay_transform(layer, in_shape, out_shape) -> tuple[np.ndarray, np.ndarra
 
 def _image_problem(layer) -> str | None:
     if layer is None:
-        return "No image layer: add a 2D image (e.g. File > Open Sample > napari-labelprep > photo2d)."
-    kind = getattr(layer, "_type_string", "")
+        return ("No image layer: add a 2D image (e.g. File > Open Sample > Label Prep > "
+                "Photo with multi-class mask (2D)).")
+    kind = layer_kind(layer)
     if kind != "image":
-        return f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick an Image layer."
+        return (f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick an "
+                "Image layer.")
     if layer.ndim != 2:
         return (
             f"Layer '{layer.name}' is {layer.ndim}D: presizing works on 2D images (greyscale "
@@ -108,9 +110,10 @@ def _image_problem(layer) -> str | None:
 def _mask_problem(layer, image_shape) -> str | None:
     if layer is None:
         return None
-    kind = getattr(layer, "_type_string", "")
+    kind = layer_kind(layer)
     if kind != "labels":
-        return f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick a Labels layer as mask."
+        return (f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick a "
+                "Labels layer as mask.")
     data = layer_data(layer)
     if tuple(data.shape) != tuple(image_shape):
         return (
