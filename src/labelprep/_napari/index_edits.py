@@ -52,6 +52,10 @@ class EditPanel(QGroupBox):
         grid.addWidget(self.remove_small_button, 2, 0)
         grid.addWidget(self.min_voxels, 2, 1)
         grid.addWidget(QLabel("voxels"), 2, 2)
+        keys = ", ".join(f"{key} {name}" for name, key in EDIT_KEYS.items())
+        self.keys_label = QLabel(f"<small>Keys: {keys}; Ctrl+Z / Ctrl+Shift+Z undo, redo</small>")
+        self.keys_label.setWordWrap(True)
+        grid.addWidget(self.keys_label, 3, 0, 1, 3)
 
     @property
     def buttons(self) -> tuple:

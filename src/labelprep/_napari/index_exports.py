@@ -96,9 +96,15 @@ class ObjectExports:
         )
 
     def export_coords_csv(self, path, scope: str | None = None):
-        """CSV of voxel coordinates (``label,z,y,x``) of the scope's objects (worker)."""
+        """CSV of voxel coordinates (``label,z,y,x``) of the scope's objects (worker); in
+        world units with "physical units in CSVs" ticked."""
+
+        physical = self.physical_units()
 
         def write(idx, labels, path, progress):
+            if physical:
+                self.write_physical_coords(idx, labels, path, progress)
+                return
             every = labels.size == len(idx)
             idx.write_coords_csv(path, labels=None if every else labels, progress=progress)
 
@@ -116,6 +122,8 @@ class ObjectExports:
     def export_table_csv(self, path, scope: str | None = None):
         """The object table of the scope's objects, in the table's sort order (worker)."""
         frame = self.model.frame
+        if self.physical_units():
+            frame = self.physical_table(frame)
         order = self.model.display_labels()
 
         def write(idx, labels, path, progress):

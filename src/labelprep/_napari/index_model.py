@@ -83,6 +83,7 @@ class IndexDockModel:
         self.queue_source = "table"  # "table" or "flagged"
         self.flags = None  # the DataFrame of idx.flags(), when computed
         self.edit_session = None
+        self.measurements = None  # the DataFrame of the last measure(), for this index
 
     # --------------------------------------------------------------- index
     def set_index(self, idx, *, seconds: float | None = None, source: str = "built",
@@ -91,6 +92,7 @@ class IndexDockModel:
         self.index = idx
         self.build_seconds = seconds
         self.index_source = source
+        self.measurements = None  # of the previous index: measure again
         if not keep_session:
             self.edit_session = None
             self.flags = None
@@ -107,6 +109,7 @@ class IndexDockModel:
         self.index_source = ""
         self.edit_session = None
         self.flags = None
+        self.measurements = None
         self.marks = {}
         self.queue = np.zeros(0, dtype=np.int64)
         self._set_stale(False)

@@ -38,6 +38,7 @@ from .index_edits import EditActions, EditPanel
 from .index_exports import ObjectExports
 from .index_io import METADATA_KEY, features_for
 from .index_loading import LoadActions, layer_problem
+from .index_measure import MeasureActions, MeasurePanel
 from .index_model import REVIEW_COLUMN, IndexDockModel, merge_features
 from .index_objects import ObjectsPanel
 from .index_panels import SCOPES, ExportPanel, IndexPanel, LoadPanel
@@ -66,7 +67,7 @@ class _UndoEvent:
 
 
 class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
-                       ObjectExports, DatasetExports, DockWidget):
+                       MeasureActions, ObjectExports, DatasetExports, DockWidget):
     """Dock widget: index a Labels layer and select, review, edit and export its objects.
 
     Parameters
@@ -139,13 +140,15 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         self.load_panel = LoadPanel(self.viewer)
         self.index_panel = IndexPanel(self.message_label)
         self.objects_panel = ObjectsPanel()
+        self.measure_panel = MeasurePanel(self.viewer)
         self.review_panel = ReviewPanel()
         self.edit_panel = EditPanel()
         self.export_panel = ExportPanel()
         for panel in (self.load_panel, self.index_panel):
             layout.addWidget(panel)
         layout.addWidget(self.objects_panel, 1)
-        for panel in (self.review_panel, self.edit_panel, self.export_panel):
+        for panel in (self.measure_panel, self.review_panel, self.edit_panel,
+                      self.export_panel):
             layout.addWidget(panel)
         for panel, names in _PANEL_ATTRIBUTES.items():
             for name in names:
@@ -166,6 +169,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         self._wire_exports()
         self._wire_review()
         self._wire_edits()
+        self._wire_measure()
 
     def _wire_exports(self) -> None:
         for kind in ("coords", "npz", "table"):
@@ -204,6 +208,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
             self._adopt_attached_index(layer)
         problem = layer_problem(layer) if layer is not None else None
         self.show_message(problem or "", error=False)
+        self._show_spacing()
         self._update_state()
 
     def _disconnect_layer(self, layer) -> None:
@@ -298,7 +303,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
     def _show_table(self, idx, *, table=None, keep_view: bool = False) -> None:
         """The object table (with the ``review`` column) in the dock and merged into the
         layer's ``features`` on ``label``: other plugins' columns are kept."""
-        table = idx.table() if table is None else table
+        table = self._with_measurements(idx.table() if table is None else table)
         table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
         scroll = self.table.verticalScrollBar().value() if keep_view else None
         self.model.set_table(table)
@@ -308,7 +313,8 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
             self.table.verticalScrollBar().setValue(scroll)
         layer = self.layer
         if layer_kind(layer) == "labels":
-            layer.features = merge_features(layer.features, features_for(table), table.columns)
+            own = {*table.columns, *self.measure_columns}  # measured before: ours too
+            layer.features = merge_features(layer.features, features_for(table), own)
         self._on_size_range()
         self.objects_panel.show_selection(self.selected_labels, self.focus_label)
 
@@ -388,7 +394,8 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         self.build_button.setEnabled(has_layer and not busy)
         self.load_button.setEnabled(not busy)
         ready = idx is not None and not busy
-        for b in (*self.export_panel.buttons, *self.review_panel.buttons, self.go_button):
+        for b in (*self.export_panel.buttons, *self.review_panel.buttons, self.go_button,
+                  self.measure_panel.measure_button):
             b.setEnabled(ready)
         for b in self.edit_panel.buttons:
             b.setEnabled(ready and not self.stale)
