@@ -47,7 +47,9 @@ def take(path: Path) -> Path:
     module = load_shot(path)
     viewer = napari.Viewer(title="napari-labelprep")
     try:
-        viewer.window._qt_window.resize(*WINDOW_SIZE)
+        from labelprep._napari._compat import qt_window
+
+        qt_window(viewer).resize(*WINDOW_SIZE)
         module.stage(viewer, wait_until)
         for _ in range(20):
             QApplication.processEvents()

@@ -7,6 +7,8 @@ import dask
 import zarr
 from qtpy.QtCore import Qt
 
+from labelprep._napari._compat import qt_window
+
 from labelprep._napari.zarr_io import get_zarr_reader
 from labelprep.samples import cells_3d
 
@@ -26,7 +28,7 @@ def stage(viewer, wait_until):
         [(data, meta, _kind)] = get_zarr_reader(str(path))(str(path))
     layer = viewer.add_labels(data, **meta)
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    viewer.window._qt_window.resizeDocks([dock], [560], Qt.Orientation.Horizontal)
+    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
     widget.set_layer(layer)
     widget.build_index()
     wait_until(lambda: not widget.busy and widget.index is not None, 120)

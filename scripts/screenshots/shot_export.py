@@ -3,6 +3,8 @@ index dock (its Export box: Crops..., COCO..., Objects to layer) on cells3d."""
 
 from qtpy.QtCore import Qt
 
+from labelprep._napari._compat import qt_window
+
 OUTPUT = "docs/images/export.png"
 PLUGIN = "napari-labelprep"
 
@@ -10,7 +12,7 @@ PLUGIN = "napari-labelprep"
 def stage(viewer, wait_until):
     viewer.open_sample(PLUGIN, "cells3d")
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    viewer.window._qt_window.resizeDocks([dock], [560], Qt.Orientation.Horizontal)
+    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
     widget.build_index()
     wait_until(lambda: not widget.busy and widget.index is not None, 120)
     widget.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)

@@ -2,6 +2,8 @@
 
 from qtpy.QtCore import Qt
 
+from labelprep._napari._compat import qt_window
+
 OUTPUT = "docs/images/voxel-index.png"
 PLUGIN = "napari-labelprep"
 
@@ -9,7 +11,7 @@ PLUGIN = "napari-labelprep"
 def stage(viewer, wait_until):
     viewer.open_sample(PLUGIN, "cells3d")
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    viewer.window._qt_window.resizeDocks([dock], [560], Qt.Orientation.Horizontal)
+    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
     widget.build_index()
     wait_until(lambda: not widget.busy and widget.index is not None, 120)
     # biggest objects first, then pick one from the table as a user would
