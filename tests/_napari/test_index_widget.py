@@ -616,9 +616,9 @@ def test_load_tiff_with_image(viewer, qtbot, small, tmp_path):
     widget.image_edit.setText(str(tmp_path / "image.tif"))
     qtbot.mouseClick(widget.load_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, widget)
-    assert [ly.name for ly in viewer.layers] == ["labels image", "labels"]
+    assert [ly.name for ly in viewer.layers] == ["image", "labels"]  # each its file's name
     np.testing.assert_array_equal(viewer.layers["labels"].data, labels)
-    np.testing.assert_array_equal(viewer.layers["labels image"].data, image)
+    np.testing.assert_array_equal(viewer.layers["image"].data, image)
     assert widget.layer is viewer.layers["labels"]
     widget.build_index()
     wait_idle(qtbot, widget)

@@ -250,3 +250,17 @@ def test_save_and_decode_last_need_an_encoding(viewer, qtbot, tmp_path):
     assert "encode a layer first" in widget.message_label.text()
     assert widget.decode_last() is None
     assert not list(tmp_path.iterdir())
+
+
+def test_statistics_follow_the_layer_shown(photo_widget, qtbot, photo, viewer):
+    widget = photo_widget
+    _, mask = photo
+    click(qtbot, widget.encode_button)
+    wait_idle(qtbot, widget)
+    runs = f"{len(rle.encode(mask)['counts']):,}"
+    assert widget.runs_label.text() == runs
+    other = viewer.add_labels(np.zeros((8, 8), np.uint8), name="empty")
+    widget.set_layer(other)
+    assert widget.runs_label.text() == "-"  # not the photo mask's numbers
+    widget.set_layer(viewer.layers["photo mask"])
+    assert widget.runs_label.text() == runs

@@ -268,6 +268,7 @@ class TaskRunner(QObject):
         self.announce = announce
         self.on_change = on_change
         self.worker = None
+        self.activity = None  # napari.utils.progress of the running task
         self._lock: _PaintLock | None = None
         self._progressed.connect(self._on_progress)
         self._said.connect(dock.show_message)
@@ -334,6 +335,10 @@ class TaskRunner(QObject):
             message = f"{label}..."
         if message is not None:
             self.dock.show_message(message)
+        from napari.utils import progress
+
+        # napari's own progress (its activity dock), beside the dock's bar
+        self.activity = progress(total=0, desc=label)
         bar = self.progress_bar
         if bar is not None:
             bar.setRange(0, 0)  # busy until the first report
@@ -356,6 +361,12 @@ class TaskRunner(QObject):
     def _on_progress(self, done, total) -> None:
         bar = self.progress_bar
         total = int(total)
+        activity = getattr(self, "activity", None)
+        if activity is not None and total > 0:
+            if activity.total != total:
+                activity.total = total
+            activity.n = int(done)
+            activity.refresh()
         if bar is None or total <= 0:
             return
         if total > 2**30:  # QProgressBar holds ints: scale big totals down to per-mille
@@ -365,6 +376,9 @@ class TaskRunner(QObject):
 
     def _on_finished(self) -> None:
         self.worker = None
+        activity, self.activity = getattr(self, "activity", None), None
+        if activity is not None:
+            activity.close()
         if self.progress_bar is not None:
             self.progress_bar.setVisible(False)
         self._changed()

@@ -129,12 +129,12 @@ class LoadActions:
                     "(a time series or multichannel stack: save one time point/channel)."
                 )
             image = read_stack(image_path) if image_path else None
-            return Path(path), labels, image
+            return Path(path), labels, image, image_path
 
         return self.tasks.start(read, path, image_path, on_done=self._on_loaded, label="Reading")
 
     def _on_loaded(self, result) -> None:
-        path, labels, image = result
+        path, labels, image, image_path = result
         name = path.name.split(".")[0] or path.name
         if image is not None:
             if image.shape[: labels.ndim] != labels.shape and image.shape != labels.shape:
@@ -142,7 +142,10 @@ class LoadActions:
                     f"Image shape {image.shape} differs from the labels {labels.shape}; "
                     "shown anyway.",
                 )
-            self.viewer.add_image(image, name=f"{name} image", colormap="gray")
+            image_name = Path(image_path).name.split(".")[0] or Path(image_path).name
+            if image_name == name:  # e.g. cells/labels.tif beside cells/labels.npy
+                image_name = f"{name} image"
+            self.viewer.add_image(image, name=image_name, colormap="gray")
         layer = self.viewer.add_labels(labels, name=name, opacity=0.6)
         if not getattr(labels, "flags", None) or not labels.flags.writeable:
             layer.editable = False  # a read-only memory map (.npy): no painting

@@ -231,7 +231,26 @@ class RLEWidget(DockWidget):
         if layer is not self.layer:
             self.layer = layer
             self.check_label.setText("")
+        last = self.last
+        self._show_stats(last if last is not None and last.layer is layer else None)
         self._update_state()
+
+    def _show_stats(self, enc) -> None:
+        """The statistics of ``enc`` (an encoding of the layer shown), or blanks."""
+        labels = (self.runs_label, self.json_label, self.compact_label, self.ratio_label,
+                  self.time_label)
+        if enc is None:
+            for label in labels:
+                label.setText("-")
+            return
+        self.runs_label.setText(f"{enc.runs:,}")
+        self.json_label.setText(_fmt_bytes(enc.json_bytes))
+        self.compact_label.setText(_fmt_bytes(enc.compact_bytes))
+        self.ratio_label.setText(
+            f"{enc.raw_bytes / max(enc.json_bytes, 1):.1f}x (JSON), {enc.ratio:.1f}x "
+            f"(compact) vs {_fmt_bytes(enc.raw_bytes)} raw"
+        )
+        self.time_label.setText(f"{enc.seconds * 1000:.1f} ms")
 
     # ============================================================== encode
     def encode(self, layer=None):
@@ -273,14 +292,7 @@ class RLEWidget(DockWidget):
 
     def _on_encoded(self, enc: Encoding) -> None:
         self.last = enc
-        self.runs_label.setText(f"{enc.runs:,}")
-        self.json_label.setText(_fmt_bytes(enc.json_bytes))
-        self.compact_label.setText(_fmt_bytes(enc.compact_bytes))
-        self.ratio_label.setText(
-            f"{enc.raw_bytes / max(enc.json_bytes, 1):.1f}x (JSON), {enc.ratio:.1f}x "
-            f"(compact) vs {_fmt_bytes(enc.raw_bytes)} raw"
-        )
-        self.time_label.setText(f"{enc.seconds * 1000:.1f} ms")
+        self._show_stats(enc if enc.layer is self.layer else None)
         shape = " x ".join(map(str, enc.shape))
         self.show_message(f"Encoded '{enc.layer_name}' ({shape}, {enc.dtype}).")
 
