@@ -65,7 +65,8 @@ def reference(arr, session, op, args, result):
         out[isin(arr, gone)] = fill
     elif op == "split":
         label, conn = args
-        pieces, n = ndi.label(arr == arr.dtype.type(label), ndi.generate_binary_structure(arr.ndim, conn))
+        structure = ndi.generate_binary_structure(arr.ndim, conn)
+        pieces, n = ndi.label(arr == arr.dtype.type(label), structure)
         sizes = np.bincount(pieces.ravel())[1:]
         big = int(np.argmax(sizes)) + 1
         others = [p for p in range(1, n + 1) if p != big]
@@ -143,7 +144,8 @@ def test_edits_match_numpy_and_rebuild(stack, data):
             args = (data.draw(pick), data.draw(st.sampled_from(palette(arr.dtype))))
         elif op == "split":
             args = (data.draw(pick), data.draw(st.integers(1, arr.ndim)))
-            n = ndi.label(arr == arr.dtype.type(args[0]), ndi.generate_binary_structure(arr.ndim, args[1]))[1]
+            structure = ndi.generate_binary_structure(arr.ndim, args[1])
+            n = ndi.label(arr == arr.dtype.type(args[0]), structure)[1]
             free = len(palette_range(arr.dtype)) - len(present) - (background is not None
                                                                   and background not in present)
             if n - 1 > free:
@@ -177,7 +179,9 @@ def palette_range(dtype) -> range:
     if dtype == np.bool_:
         return range(2)
     info = np.iinfo(dtype)
-    return range(int(info.min), int(info.max) + 1) if np.dtype(dtype).itemsize <= 2 else range(2**40)
+    if np.dtype(dtype).itemsize <= 2:
+        return range(int(info.min), int(info.max) + 1)
+    return range(2**40)
 
 
 def blobs(shape=(12, 30, 30), seed=3, dtype=np.int32):

@@ -485,7 +485,7 @@ def test_crops_subset_no_image_and_existing_files_kept(tmp_path):
     assert progress[-1] == (2, 2)
     assert sorted(p.name for p in (out / "masks").iterdir()) == sorted(
         ["old.tif"] + [f"{v}.tif" for v in chosen])
-    assert not [p for p in out.rglob(".*")]  # no temporary files left
+    assert not list(out.rglob(".*"))  # no temporary files left
 
 
 def test_crops_mask_excludes_other_objects_in_the_box(tmp_path):

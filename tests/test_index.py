@@ -677,7 +677,8 @@ def test_load_rejects_non_index_and_corrupt_files(tmp_path):
 def test_constructor_rejects_inconsistent_arrays():
     idx = LabelIndex.build(np.array([[0, 1, 1], [2, 2, 0]], dtype=np.uint16))
     parts = {"labels": idx.labels, "counts": idx.counts, "offsets": idx.offsets,
-                 "voxel_indices": idx.voxel_indices, "bboxes": idx.bboxes, "centroids": idx.centroids,
+                 "voxel_indices": idx.voxel_indices, "bboxes": idx.bboxes,
+                 "centroids": idx.centroids,
                  "shape": idx.shape, "dtype": idx.dtype, "background": idx.background}
     LabelIndex(**parts)
     with pytest.raises(ValueError, match="counts"):

@@ -97,18 +97,16 @@ def test_list_images_recursive_sorted_skips_hidden(tmp_path):
 def test_atomic_open_replaces_only_on_success(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with io.atomic_open(target, "w") as f:
-            f.write("half")
-            raise RuntimeError("simulated failure mid-write")
+    with pytest.raises(RuntimeError), io.atomic_open(target, "w") as f:
+        f.write("half")
+        raise RuntimeError("simulated failure mid-write")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no temp file left
     with io.atomic_open(target, "w") as f:
         f.write("new")
     assert target.read_text() == "new"
-    with pytest.raises(ValueError, match="writing"):
-        with io.atomic_open(target, "r"):
-            pass
+    with pytest.raises(ValueError, match="writing"), io.atomic_open(target, "r"):
+        pass
 
 
 def test_atomic_path_keeps_suffix_and_reports_missing_folder(tmp_path):

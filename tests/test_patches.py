@@ -196,8 +196,8 @@ def test_files_decoded_into_recycled_buffers_give_the_same_patches_as_arrays(
         Image.fromarray(im).save(jpgs[-1], quality=90)
         Image.fromarray(m).save(pngs[-1])
     decoded = [read_image(f) for f in jpgs]
-    kw = dict(patch_size=(24, 40), cache_size=3, replace_every=4, border=border,
-              pad_mode=pad_mode, seed=5)
+    kw = {"patch_size": (24, 40), "cache_size": 3, "replace_every": 4, "border": border,
+              "pad_mode": pad_mode, "seed": 5}
     with PatchSampler(jpgs, pngs, prefetch=prefetch, **kw) as s1, \
          PatchSampler(decoded, masks, **kw) as s2:
         for _ in range(12):
@@ -517,19 +517,20 @@ def test_inconsistent_channels_and_dtypes_are_errors(photos):
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(mode="nope"), ValueError, "mode must be one of"),
-        (dict(border="wrap"), ValueError, "border must be one of"),
-        (dict(pad_mode="edge"), ValueError, "pad_mode must be one of"),
-        (dict(patch_size=(0, 4)), ValueError, "patch_size"),
-        (dict(patch_size="ab"), TypeError, "patch_size"),
-        (dict(cache_size=0), ValueError, "cache_size"),
-        (dict(replace_every=-1), ValueError, "replace_every"),
-        (dict(prefetch=-2), ValueError, "prefetch"),
-        (dict(workers=0), ValueError, "workers"),
-        (dict(mode="foreground"), ValueError, "needs masks"),
-        (dict(class_weights={1: 1}), ValueError, "class_balanced"),
-        (dict(masks=[np.zeros((50, 50), np.uint8)] * 2), ValueError, "1 images but 2 masks"),
-        (dict(masks=[np.zeros((50, 50), np.float32)], mode="foreground", patch_size=8), None, None),
+        ({"mode": "nope"}, ValueError, "mode must be one of"),
+        ({"border": "wrap"}, ValueError, "border must be one of"),
+        ({"pad_mode": "edge"}, ValueError, "pad_mode must be one of"),
+        ({"patch_size": (0, 4)}, ValueError, "patch_size"),
+        ({"patch_size": "ab"}, TypeError, "patch_size"),
+        ({"cache_size": 0}, ValueError, "cache_size"),
+        ({"replace_every": -1}, ValueError, "replace_every"),
+        ({"prefetch": -2}, ValueError, "prefetch"),
+        ({"workers": 0}, ValueError, "workers"),
+        ({"mode": "foreground"}, ValueError, "needs masks"),
+        ({"class_weights": {1: 1}}, ValueError, "class_balanced"),
+        ({"masks": [np.zeros((50, 50), np.uint8)] * 2}, ValueError, "1 images but 2 masks"),
+        ({"masks": [np.zeros((50, 50), np.float32)], "mode": "foreground", "patch_size": 8},
+         None, None),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, error, match):

@@ -347,7 +347,8 @@ def outputs(root: Path, pattern: str = "*") -> list[Path]:
 
 def tree_hash(root: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() + str(p.stat().st_mtime_ns)
+        str(p.relative_to(root)):
+            hashlib.sha256(p.read_bytes()).hexdigest() + str(p.stat().st_mtime_ns)
         for p in outputs(root)
     }
 
@@ -614,7 +615,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, dataset, monkeypatch):
     failed = dict(rep.failed)
     assert Path("a/one.jpg") in failed and "No space left" in failed[Path("a/one.jpg")]
     assert (dst / "a" / "one.jpg").read_bytes() == old_bytes  # the old output is intact
-    assert not [p for p in dst.rglob("*.tmp")]
+    assert not list(dst.rglob("*.tmp"))
     # and a first run that fails leaves nothing at all
     rep = presize.folder(src, tmp_path / "fresh", 120, workers=1)
     assert rep.written == 1  # only the TIFF, written with tifffile
@@ -627,7 +628,8 @@ def test_small_images_are_copied_unless_upscale(tmp_path, photo):
     save_jpeg(tmp_path / "src" / "small.jpg", rgb[:100, :150].copy())
     rep = presize.folder(tmp_path / "src", tmp_path / "d", 160, workers=1)
     assert rep.written == 1
-    assert (tmp_path / "d" / "small.jpg").read_bytes() == (tmp_path / "src" / "small.jpg").read_bytes()
+    original = (tmp_path / "src" / "small.jpg").read_bytes()
+    assert (tmp_path / "d" / "small.jpg").read_bytes() == original
     rep = presize.folder(tmp_path / "src", tmp_path / "u", 160, workers=1, upscale=True)
     with Image.open(tmp_path / "u" / "small.jpg") as im:
         assert im.size == (240, 160)

@@ -8,7 +8,6 @@ import zarr
 from qtpy.QtCore import Qt
 
 from labelprep._napari._compat import qt_window
-
 from labelprep._napari.zarr_io import get_zarr_reader
 from labelprep.samples import cells_3d
 

@@ -158,7 +158,8 @@ class EditSession:
         """The index of :attr:`labels` as it is now (equal to a fresh build)."""
         if self._index is None:
             n = int(self._s.offsets[-1])
-            self._index = LabelIndex(labels=self._s.labels, counts=self._s.counts, offsets=self._s.offsets,
+            self._index = LabelIndex(labels=self._s.labels, counts=self._s.counts,
+                                     offsets=self._s.offsets,
                                      voxel_indices=self._s.buf[:n], bboxes=self._s.bboxes,
                                      centroids=self._s.centroids, **self._meta)
         return self._index
@@ -204,7 +205,8 @@ class EditSession:
         """Merge the objects ``ids`` into one labelled ``into``: by default the smallest
         of ``ids``; it may be any other label, present (merged too) or not."""
         rows = self._rows_of(ids)
-        target = int(self._s.labels[rows].min()) if into is None else self._check_label(into, "into")
+        target = (int(self._s.labels[rows].min()) if into is None
+                  else self._check_label(into, "into"))
         if self._bg is not None and target == self._bg:
             raise ValueError(f"into={target} is the background; use delete()")
         return self._merge_rows(rows, target, "merge")

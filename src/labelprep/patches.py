@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -759,10 +760,8 @@ class PatchSampler:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # pragma: no cover - interpreter shutdown
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
     def __repr__(self) -> str:
         return (

@@ -296,7 +296,8 @@ def image(
         out = np.asarray(_lanczos(Image.fromarray(np.ascontiguousarray(arr), mode), size_wh))
         return out.reshape(oh, ow, *img.shape[2:])
     if img.dtype == np.uint16 and channels == 1:
-        out = np.asarray(_lanczos(Image.fromarray(np.ascontiguousarray(img.reshape(img.shape[:2]))), size_wh))
+        plane = Image.fromarray(np.ascontiguousarray(img.reshape(img.shape[:2])))
+        out = np.asarray(_lanczos(plane, size_wh))
         return _to_dtype(out, np.dtype(np.uint16)).reshape(oh, ow, *img.shape[2:])
 
     # General path: each channel in float32 ("F" mode), premultiplied by alpha if any.
@@ -438,7 +439,7 @@ def _mode(mask: np.ndarray, oh: int, ow: int, rows: np.ndarray, cols: np.ndarray
     mask = np.ascontiguousarray(mask)
     if mask.dtype.itemsize <= 2 and not np.issubdtype(mask.dtype, np.signedinteger):
         n_values = 1 << (8 * mask.dtype.itemsize)  # uint8 / uint16: a histogram fits
-    elif mask.size and 0 <= mask.min() and mask.max() < 1 << 16:
+    elif mask.size and mask.min() >= 0 and mask.max() < 1 << 16:
         n_values = int(mask.max()) + 1  # small non-negative ids in a wide dtype
     else:
         return block_mode(mask, r0, r1, c0, c1, rows, cols)  # huge or negative ids: sort
@@ -1089,9 +1090,10 @@ def folder(
     ``masks/a/b.<ext>`` with the same relative folder and the same stem, any image
     extension (the rule of :func:`labelprep.patches.match_masks`). Several candidates
     for one image (``b.png`` and ``b.tif``), or two images sharing one mask (``b.jpg``
-    and ``b.png``), fail those images as ambiguous. A mask must have its image's shape; it is shrunk with :func:`mask` (``method``) to the
-    image's output shape and written to ``masks_out/a/b.<ext>``, losslessly (palette PNGs
-    keep their palette and ids; JPEG masks are written as PNG).
+    and ``b.png``), fail those images as ambiguous. A mask must have its image's shape;
+    it is shrunk with :func:`mask` (``method``) to the image's output shape and written
+    to ``masks_out/a/b.<ext>``, losslessly (palette PNGs keep their palette and ids;
+    JPEG masks are written as PNG).
 
     Parameters
     ----------

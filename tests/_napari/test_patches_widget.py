@@ -142,7 +142,7 @@ def test_cells3d_rectangles_on_every_spanned_slice(viewer, qtbot):
     assert shapes.ndim == 3
     assert shapes.nshapes == 40 * 8
     patch_of = shapes.features["patch"].to_numpy()
-    for k, ((corner, size, z), p) in enumerate(zip(_boxes(shapes), patch_of)):
+    for _k, ((corner, size, z), p) in enumerate(zip(_boxes(shapes), patch_of)):
         z0, y0, x0 = origins[p, 1:]
         assert np.all(z == z[0]) and z0 <= z[0, 0] < z0 + 8
         np.testing.assert_allclose(corner, (y0, x0))
@@ -160,11 +160,11 @@ def test_cells3d_rectangles_on_every_spanned_slice(viewer, qtbot):
 @pytest.mark.parametrize(
     "setup,message",
     [
-        (dict(mode="foreground", mask=NO_MASK), "needs a mask"),
-        (dict(size=(900, 900)), "smaller than the patch"),
-        (dict(mode="class_balanced", weights="a=b"), "class weights must look like"),
-        (dict(mode="class_balanced", weights="7=1"), "no class with a weight > 0"),
-        (dict(mode="class_balanced", weights="1=-1"), "class_weights must be >= 0"),
+        ({"mode": "foreground", "mask": NO_MASK}, "needs a mask"),
+        ({"size": (900, 900)}, "smaller than the patch"),
+        ({"mode": "class_balanced", "weights": "a=b"}, "class weights must look like"),
+        ({"mode": "class_balanced", "weights": "7=1"}, "no class with a weight > 0"),
+        ({"mode": "class_balanced", "weights": "1=-1"}, "class_weights must be >= 0"),
     ],
 )
 def test_bad_input_shows_a_message_not_a_traceback(viewer, qtbot, setup, message):

@@ -225,7 +225,8 @@ def main(argv=None) -> int:
     table = flags(idx)
     from labelprep._commands.qa import summary
 
-    print("\n| operation | ours | baseline | x | target met | notes |\n|---|---:|---:|---:|---|---|")
+    print("\n| operation | ours | baseline | x | target met | notes |")
+    print("|---|---:|---:|---:|---|---|")
     for op, o, bl, x, met, note in rows:
         print(f"| {op} | {o * 1e3:.1f} ms | {bl * 1e3:,.0f} ms | {x:,.0f} | "
               f"{'yes' if met else 'NO'} | {note} |")

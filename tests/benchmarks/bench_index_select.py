@@ -276,14 +276,15 @@ def report(res: dict) -> str:
         ),
         "",
         (
-            "Ours never reads the stack: the bounding box and centroid come from the index and "
-            "the slice (the plane where the object has most voxels) from a count over the "
-            "object's own voxel list, so the cost does not grow with the stack. What remains is napari's own work: re-slicing "
-            "the 2D view at the new plane and recolouring it for `show_selected_label`. In the "
-            "3D view napari refreshes the whole volume when the selected label changes, which "
-            "dominates the 3D figure. The \"canvas redrawn\" row adds the drawing of the new "
-            "frame by vispy, here with software OpenGL under Xvfb: it depends on the graphics "
-            "stack, not on the index."
+            "Ours never reads the stack: the bounding box and centroid come from the index "
+            "and the slice (the plane where the object has most voxels) from a count over "
+            "the object's own voxel list, so the cost does not grow with the stack. What "
+            "remains is napari's own work: re-slicing the 2D view at the new plane and "
+            "recolouring it for `show_selected_label`. In the 3D view napari refreshes the "
+            "whole volume when the selected label changes, which dominates the 3D figure. "
+            "The \"canvas redrawn\" row adds the drawing of the new frame by vispy, here "
+            "with software OpenGL under Xvfb: it depends on the graphics stack, not on the "
+            "index."
         ),
     ]
     return "\n".join(lines) + "\n"

@@ -40,16 +40,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from _bench import machine
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks" / "patches.md"
 PLOT = ROOT / "docs" / "benchmarks" / "patches.png"
 PATCH = 64
 BATCH = 32
-FULL = dict(n_images=24, shape=(1728, 2304), repeats=3, naive_patches=64, batches=120)
-QUICK = dict(n_images=24, shape=(576, 768), repeats=2, naive_patches=32, batches=60)
+FULL = {"n_images": 24, "shape": (1728, 2304), "repeats": 3, "naive_patches": 64, "batches": 120}
+QUICK = {"n_images": 24, "shape": (576, 768), "repeats": 2, "naive_patches": 32, "batches": 60}
 TARGET_RATIO = 50.0
 TARGET_DISTINCT = 8.0
 
@@ -127,8 +127,8 @@ def naive(images, masks, n_patches, seed, pooled=False):
         sources.append(i)
     elapsed = time.perf_counter() - t0
     distinct = [len(set(sources[k : k + BATCH])) for k in range(0, n_patches, BATCH)]
-    return dict(rate=n_patches / elapsed, distinct=float(np.mean(distinct)), warmup=None,
-                wait=None)
+    return {"rate": n_patches / elapsed, "distinct": float(np.mean(distinct)), "warmup": None,
+                "wait": None}
 
 
 def shuffle_buffer(images, masks, n_batches, seed, per_image=32, buffer_images=16, threads=2):
@@ -187,8 +187,8 @@ def shuffle_buffer(images, masks, n_batches, seed, per_image=32, buffer_images=1
         distinct.append(len({b[0] for b in batch}))
     elapsed = time.perf_counter() - t0
     pool.shutdown(wait=True, cancel_futures=True)
-    return dict(rate=n_batches * BATCH / elapsed, distinct=float(np.mean(distinct)),
-                warmup=warmup, wait=None)
+    return {"rate": n_batches * BATCH / elapsed, "distinct": float(np.mean(distinct)),
+                "warmup": warmup, "wait": None}
 
 
 def ours(images, masks, n_batches, seed, **kwargs):
@@ -205,8 +205,8 @@ def ours(images, masks, n_batches, seed, **kwargs):
         elapsed = time.perf_counter() - t0
         waited = s.stats.wait_seconds - wait0
         distinct = s.stats.mean_distinct_per_batch
-    return dict(rate=n_batches * BATCH / elapsed, distinct=distinct, warmup=warmup,
-                wait=1000 * waited / n_batches)
+    return {"rate": n_batches * BATCH / elapsed, "distinct": distinct, "warmup": warmup,
+                "wait": 1000 * waited / n_batches}
 
 
 def decode_ceiling(images, masks, seed, threads=2, per_image=32, pooled=False):
@@ -236,7 +236,8 @@ def decode_ceiling(images, masks, seed, threads=2, per_image=32, pooled=False):
         t0 = time.perf_counter()
         list(pool.map(load, order))
         elapsed = time.perf_counter() - t0
-    return dict(rate=per_image * len(order) / elapsed, distinct=None, warmup=None, wait=None)
+    return {"rate": per_image * len(order) / elapsed, "distinct": None, "warmup": None,
+            "wait": None}
 
 
 # ----------------------------------------------------------------------------- report

@@ -34,8 +34,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from _bench import machine
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "presize"
@@ -223,7 +223,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 images, 1 round (a smoke run)")
     ap.add_argument("--repeats", type=int, default=None, help="rounds (default 3, quick 1)")
-    ap.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks/presize.md")
+    ap.add_argument("--no-write", action="store_true",
+                    help="do not write docs/benchmarks/presize.md")
     args = ap.parse_args(argv)
     n = 8 if args.quick else 40
     repeats = args.repeats or (1 if args.quick else 3)

@@ -37,8 +37,8 @@ repeats) only prints unless ``--write`` is given.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import statistics
@@ -239,8 +239,8 @@ def run_case(name, shape, kind, repeats) -> dict:
              for c, e in zip(classes, coco)]),
         "seed (NumPy)": dumps(seed),
     }
-    return dict(name=name, shape=shape, runs=len(r["counts"]), classes=len(classes),
-                raw=mask.nbytes, rows=rows, layout=layout, sizes=sizes)
+    return {"name": name, "shape": shape, "runs": len(r["counts"]), "classes": len(classes),
+                "raw": mask.nbytes, "rows": rows, "layout": layout, "sizes": sizes}
 
 
 # ----------------------------------------------------------------------------- report
@@ -335,7 +335,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     import numba
-    import pycocotools
 
     import labelprep
 

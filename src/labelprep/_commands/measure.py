@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(str(exc), 1)
     columns = [c for c in table.columns if c not in ("t", "label")]
-    print(_shown(f"measured {len(table):,} objects ({len(columns)} columns"
-                 f"{', spacing ' + ' x '.join(f'{s:g}' for s in args.spacing) if args.spacing else ''}"
-                 f") in {seconds:.2f} s; wrote {args.csv}"))
+    spacing = (", spacing " + " x ".join(f"{s:g}" for s in args.spacing)) if args.spacing else ""
+    print(_shown(f"measured {len(table):,} objects ({len(columns)} columns{spacing}) in "
+                 f"{seconds:.2f} s; wrote {args.csv}"))
     return 0

@@ -171,7 +171,7 @@ class Store:
     def replace(self, rem: np.ndarray, add: Rows) -> None:
         """Take rows ``rem`` out of the index and put the rows ``add`` in, shifting the
         voxel lists between them in place (one memmove per run of untouched rows)."""
-        L, C, O = self.labels, self.counts, self.offsets
+        L, C, offs = self.labels, self.counts, self.offsets
         keep = np.ones(L.shape[0], dtype=bool)
         keep[rem] = False
         kept = np.flatnonzero(keep)
@@ -182,17 +182,17 @@ class Store:
         if offsets[-1] > self.buf.shape[0]:  # (only after edits of edits; rare)
             grown = np.empty(max(int(offsets[-1]), self.buf.shape[0] * 5 // 4),
                              dtype=self.buf.dtype)
-            grown[:O[-1]] = self.buf[:O[-1]]
+            grown[:offs[-1]] = self.buf[:offs[-1]]
             self.buf = grown
         if kept.shape[0]:
             q = np.arange(kept.shape[0])
-            delta = offsets[q + np.searchsorted(ins, q, side="right")] - O[kept]
+            delta = offsets[q + np.searchsorted(ins, q, side="right")] - offs[kept]
             brk = np.ones(kept.shape[0], dtype=bool)
             brk[1:] = (np.diff(kept) != 1) | (np.diff(delta) != 0)
             first = np.flatnonzero(brk)
             last = np.r_[first[1:], kept.shape[0]] - 1
-            src = O[kept[first]]
-            length = O[kept[last] + 1] - src
+            src = offs[kept[first]]
+            length = offs[kept[last] + 1] - src
             shift = delta[first]
             mv = shift != 0
             move_runs(self.buf, src[mv], src[mv] + shift[mv], length[mv])

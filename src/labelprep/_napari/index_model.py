@@ -145,7 +145,7 @@ class IndexDockModel:
         """Add ``label`` to the selection, or take it out if it is in it (shift-click)."""
         label = int(label)
         if label in self.selected:
-            self.set_selection([L for L in self.selected if L != label])
+            self.set_selection([L for L in self.selected if label != L])
         else:
             self.set_selection([*self.selected, label])
 

@@ -101,7 +101,8 @@ class ExportPanel(QGroupBox):
         self.export_coords_button = QPushButton("Coords")
         self.export_coords_button.setToolTip("CSV, one row per voxel: label, z, y, x")
         self.export_npz_button = QPushButton("Index")
-        self.export_npz_button.setToolTip("The index of these objects as .npz (open it again in napari)")
+        self.export_npz_button.setToolTip(
+            "The index of these objects as .npz (open it again in napari)")
         self.export_table_button = QPushButton("Table")
         self.export_table_button.setToolTip(
             "CSV, one row per object, in the table's sort order: label, voxels, bbox, centroid, "
@@ -114,8 +115,9 @@ class ExportPanel(QGroupBox):
         self.centroids_button.setToolTip("The centroids as a Points layer, with the table")
         box.addLayout(_row(self.points_button, self.centroids_button, stretch_first=False))
         self.crops_button = QPushButton("Crops...")
-        self.crops_button.setToolTip("Per object: image and mask crops over its bbox, with a "
-                                     "crops.csv manifest (the image: the Image layer of this shape)")
+        self.crops_button.setToolTip(
+            "Per object: image and mask crops over its bbox, with a crops.csv manifest (the "
+            "image: the Image layer of this shape)")
         self.coco_button = QPushButton("COCO...")
         self.coco_button.setToolTip("COCO instance annotations (RLE), one image per slice in 3D")
         self.objects_layer_button = QPushButton("To layer")

@@ -116,7 +116,8 @@ class ReviewActions:
         self.state.marks_changed.connect(self._update_review_summary)
         self.state.queue_changed.connect(self._update_review_summary)
         self.state.index_changed.connect(self._update_review_summary)
-        actions = {"next": lambda v: self.next_object(), "previous": lambda v: self.previous_object()}
+        actions = {"next": lambda v: self.next_object(),
+                   "previous": lambda v: self.previous_object()}
         actions.update({m: (lambda v, m=m: self._mark_and_next(m)) for m in MARKS})
         self._review_keys = []
         for name, key in KEYS.items():

@@ -364,7 +364,8 @@ class PresizeWidget(DockWidget):
         factor = ih / oh
         self.shape_label.setText(
             f"Output: {oh} x {ow} (from {ih} x {iw}, 1/{factor:.3g} per side)"
-            if (oh, ow) != (ih, iw) else f"Output: {oh} x {ow} (already at or below the size: unchanged)"
+            if (oh, ow) != (ih, iw)
+            else f"Output: {oh} x {ow} (already at or below the size: unchanged)"
         )
         self.lost_labels = result.lost
         if result.lost is None:

@@ -278,8 +278,8 @@ def coco(
     >>> coco(m)["annotations"][0]["segmentation"]
     {'size': [2, 3], 'counts': '231'}
     """
-    from ..index import LabelIndex
     from .._kernels.export import coco_strings
+    from ..index import LabelIndex
 
     source = _masks_source(masks, images)
     classes = None
