@@ -698,14 +698,16 @@ def test_unindexable_layers_are_refused(viewer, qtbot, small):
     assert widget.build_index() is None
     assert "Convert to Labels" in widget.message_label.text()
     viewer.layers.clear()
-    viewer.add_labels(np.stack([labels[:4], labels[4:8]]), name="4d")
+    viewer.add_labels(np.stack([labels[:4], labels[4:8]])[None], name="5d")
     assert widget.build_index() is None
-    assert "4 dimensions" in widget.message_label.text()
+    assert "5 dimensions" in widget.message_label.text()
+    assert widget.index is None and not widget.busy
+    # time series (issue 18): indexed per time point, not as one stack
     viewer.layers.clear()
     viewer.add_labels(labels[:5], name="2d+t", axis_labels=("t", "y", "x"))
-    assert widget.build_index() is None
-    assert "time axis" in widget.message_label.text()
-    assert widget.index is None and not widget.busy
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert len(widget.timelapse.frames) == 5 and widget.index.ndim == 2
 
 
 def test_reader_layer_is_used_without_rebuilding(viewer, qtbot, small, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import check_output, layer_data, layer_sources
+from ._common import check_output, layer_sources
 
 
 class DatasetExports:
@@ -36,7 +36,7 @@ class DatasetExports:
         target = self._export_target(scope)
         if target is None:
             return None
-        data = layer_data(self.layer)
+        data = self.stack_data()
         if not isinstance(data, np.ndarray):
             self.show_message("This export needs the stack in memory (not a lazy layer).",
                               error=True)
@@ -61,6 +61,8 @@ class DatasetExports:
             self.show_message(f"Cannot write: {exc}", error=True)
             return None
         image = None if image_layer is None else np.asarray(image_layer.data)
+        if image is not None and self.frame_t is not None:
+            image = image[self.frame_t]
 
         def job(progress):
             return crops(data, idx, image, out=Path(folder), pad=pad, objects=labels,
@@ -106,9 +108,10 @@ class DatasetExports:
         idx, labels = target
         layer = self.layer
         with self.layer_combo.keeping_current():  # the dock stays on its layer and index
+            scale, translate = self.frame_transform()
             new = self.viewer.add_labels(
                 idx.subset(labels).to_labels(), name=f"{layer.name} objects",
-                scale=layer.scale, translate=layer.translate,
+                scale=scale, translate=translate,
             )
         self.show_message(f"Added {labels.size} objects as layer '{new.name}'.")
         return new

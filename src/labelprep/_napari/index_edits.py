@@ -89,14 +89,17 @@ class EditActions:
         without a fresh index."""
         if self.index is None or self.stale or self.layer is None:
             return None
-        data = self.layer.data
+        data = self.stack_data()  # the layer's array, or its time point's view
         if not isinstance(data, np.ndarray) or not data.flags.writeable:
             return None
         return self.state.session(data, writer=self._write_to_layer)
 
     def _write_to_layer(self, flat, values) -> None:
         layer = self.layer  # inside _edit's block_history: staged, one undo step
-        layer.data_setitem(np.unravel_index(flat, layer.data.shape), values)
+        where = np.unravel_index(flat, self.index.shape)
+        if self.frame_t is not None:
+            where = (np.full(flat.shape, self.frame_t, dtype=np.intp), *where)
+        layer.data_setitem(where, values)
 
     def _edit(self, what: str, op):
         """Run ``op(session)`` (an EditSession call) on the layer; its result or None."""

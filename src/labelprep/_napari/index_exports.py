@@ -160,7 +160,7 @@ class ObjectExports:
                 error=True,
             )
             return None
-        coords = np.concatenate([idx.coords(L) for L in labels])
+        coords = self._with_t(np.concatenate([idx.coords(L) for L in labels]))
         ids = np.repeat(labels, counts)
         name = f"label {labels[0]} voxels" if labels.size == 1 else f"{labels.size} objects voxels"
         kwargs = self._points_kwargs(name)
@@ -179,7 +179,7 @@ class ObjectExports:
             return None
         idx, labels = target
         positions = np.searchsorted(np.asarray(idx.labels), labels)
-        centroids = np.asarray(idx.centroids)[positions]
+        centroids = self._with_t(np.asarray(idx.centroids)[positions])
         name = f"label {labels[0]} centroid" if labels.size == 1 else f"{labels.size} centroids"
         kwargs = self._points_kwargs(name)
         features = self.model.frame.iloc[positions].reset_index(drop=True)

@@ -11,11 +11,9 @@ import numpy as np
 from qtpy.QtWidgets import QFileDialog
 
 from ._common import Failure, layer_data, layer_kind
+from .index_time import time_axis_of
 
 __all__ = ["LoadActions", "layer_problem"]
-
-_TIME_AXIS_NAMES = {"t", "time", "frame", "frames", "timepoint"}
-
 
 def layer_problem(layer) -> str | None:
     """Why ``layer`` cannot be indexed (a sentence for the user), or ``None`` if it can."""
@@ -37,15 +35,19 @@ def layer_problem(layer) -> str | None:
         )
     if dtype.kind not in "biu":
         return f"Layer '{layer.name}' holds {dtype} data, not integer labels."
-    names = [str(n).strip().lower() for n in (getattr(layer, "axis_labels", None) or ())]
-    time_axes = [n for n in names if n in _TIME_AXIS_NAMES]
-    if layer.ndim > 3 or time_axes:
-        why = f"a time axis ('{time_axes[0]}')" if time_axes else f"{layer.ndim} dimensions"
-        return (
-            f"Layer '{layer.name}' has {why}: the voxel index treats the whole layer as one "
-            "2D or 3D stack, so an object would merge over time points. Index one time "
-            "point at a time (e.g. add layer.data[t] as its own Labels layer)."
-        )
+    try:
+        time_axis = time_axis_of(layer)
+    except ValueError as exc:
+        return str(exc)
+    if time_axis is not None:
+        if layer.ndim - 1 not in (2, 3):
+            return (f"Layer '{layer.name}' is a time series of {layer.ndim - 1}D frames: the "
+                    "voxel index needs 2D or 3D frames.")
+        return None  # indexed per time point (index_time)
+    if layer.ndim > 3:
+        return (f"Layer '{layer.name}' has {layer.ndim} dimensions: name its first axis 't' "
+                "(layer.axis_labels) to index it per time point, or add one 3D part of it "
+                "as its own Labels layer.")
     if layer.ndim < 2:
         return f"Layer '{layer.name}' is {layer.ndim}D: the voxel index needs a 2D or 3D stack."
     return None

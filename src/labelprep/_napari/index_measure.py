@@ -101,7 +101,14 @@ class MeasureActions:
 
     def _show_spacing(self) -> None:
         layer = self.layer
-        text = "" if layer is None else ", ".join(f"{s:g}" for s in np.asarray(layer.scale))
+        from .index_time import time_axis_of
+
+        try:
+            lead = 1 if (layer is not None and time_axis_of(layer) is not None) else 0
+        except ValueError:  # a time axis not first: refused by layer_problem
+            lead = 0
+        text = "" if layer is None else ", ".join(f"{s:g}" for s in
+                                                  np.asarray(layer.scale)[lead:])
         self.measure_panel.spacing_edit.setText(text)
 
     def measure_objects(self, image_layer=None, spacing=None, properties=None):
@@ -117,7 +124,7 @@ class MeasureActions:
         panel = self.measure_panel
         image_layer = panel.intensity_combo.layer() if image_layer is None else image_layer
         try:
-            spacing = parse_spacing(panel.spacing_edit.text(), layer.ndim) \
+            spacing = parse_spacing(panel.spacing_edit.text(), idx.ndim) \
                 if spacing is None else tuple(float(s) for s in spacing)
         except ValueError as exc:
             self.show_message(str(exc), error=True)
@@ -126,6 +133,8 @@ class MeasureActions:
         image = None
         if image_layer is not None:
             image = layer_data(image_layer)
+            if self.frame_t is not None and image.ndim > idx.ndim:
+                image = image[self.frame_t]  # the time point the dock works on
             shape = tuple(image.shape)
             if shape != tuple(idx.shape) and shape[:-1] != tuple(idx.shape):
                 self.show_message(f"Intensity layer '{image_layer.name}' has shape {shape}, "
@@ -171,14 +180,13 @@ class MeasureActions:
 
     def _units(self) -> list[str]:
         units = getattr(self.layer, "units", None) or ()
-        names = [str(u) for u in units]
+        names = [str(u) for u in units][self.layer.ndim - self.index.ndim:]
         return [("scale units" if u == "pixel" else u) for u in names] or \
-            ["scale units"] * self.layer.ndim
+            ["scale units"] * self.index.ndim
 
     def physical_table(self, frame):
         """The table with bbox and centroid columns in world units (headers say so)."""
-        scale = np.asarray(self.layer.scale, float)
-        translate = np.asarray(self.layer.translate, float)
+        scale, translate = self.frame_transform()
         units = self._units()
         out = frame.copy()
         names = self.index.axis_names
@@ -196,8 +204,7 @@ class MeasureActions:
 
         from labelprep.io import atomic_open
 
-        scale = np.asarray(self.layer.scale, float)
-        translate = np.asarray(self.layer.translate, float)
+        scale, translate = self.frame_transform()
         header = ["label", *(f"{a} ({u})" for a, u in zip(idx.axis_names, self._units()))]
         with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
             fh.write(",".join(header) + "\n")

@@ -158,9 +158,7 @@ class ReviewActions:
         idx, layer = self.index, self.layer
         if idx is None or layer is None:
             return None
-        from ._common import layer_data
-
-        data = np.asarray(layer_data(layer))
+        data = np.asarray(self.stack_data())
 
         def job(progress):
             return idx.flags(data)

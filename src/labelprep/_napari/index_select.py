@@ -61,6 +61,7 @@ class SelectActions:
             self._syncing = False
         if move:
             focus_object(self.viewer, layer, idx, label, fill=self.zoom_fill,
+                         lead=() if self.frame_t is None else (self.frame_t,),
                          min_extent=self.zoom_min_extent, move_slice=not keep_slice,
                          plane="most")
         if not keep_selection:

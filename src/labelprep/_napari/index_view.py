@@ -95,6 +95,7 @@ def focus_object(
     move_camera: bool = True,
     move_slice: bool = True,
     plane: str = "centroid",
+    lead: Sequence[int] = (),
 ) -> None:
     """Centre ``viewer`` on object ``label`` of ``idx`` (indexed from ``layer``'s data).
 
@@ -107,15 +108,20 @@ def focus_object(
       screen).
 
     Coordinates go through ``layer.data_to_world``, so scale and translate are honoured.
+    ``lead`` are the positions along the layer's first axes that ``idx`` does not cover
+    (a time-lapse layer indexed per time point: ``(t,)``); they are kept as they are.
     """
     pos = idx.position(label)
+    lead = [float(v) for v in lead]
     bbox = np.asarray(idx.bboxes[pos], dtype=float)  # (ndim, 2) [start, stop)
+    bbox = np.concatenate([np.array([[v, v + 1] for v in lead]).reshape(-1, 2), bbox])
     ndim = layer.ndim
     dims = viewer.dims
     offset = dims.ndim - ndim  # layer axes are the last ones of the world
     displayed_world = [int(a) for a in dims.order[-dims.ndisplay :]]
     displayed_layer = [a - offset for a in displayed_world if a - offset >= 0]
-    hidden_layer = [a for a in range(ndim) if a not in displayed_layer]
+    # the index's axes hidden in the view (the lead axes stay where they are)
+    hidden_layer = [a for a in range(len(lead), ndim) if a not in displayed_layer]
 
     start, stop = bbox[:, 0], bbox[:, 1]
     middle = (start + stop - 1.0) / 2.0  # voxel centres are at integer positions
@@ -124,7 +130,10 @@ def focus_object(
     if plane not in ("centroid", "most"):
         raise ValueError(f"plane must be 'centroid' or 'most', got {plane!r}")
     find = plane_most if plane == "most" else plane_inside
-    plane = find(idx, label, hidden_layer) if (move_slice and hidden_layer) else {}
+    k = len(lead)
+    found = find(idx, label, [a - k for a in hidden_layer]) if (move_slice and hidden_layer) \
+        else {}
+    plane = {a + k: p for a, p in found.items()}
     for a, p in plane.items():
         lo[a] = hi[a] = p
     centre, size = world_box(layer, lo, hi)

@@ -44,6 +44,7 @@ from .index_objects import ObjectsPanel
 from .index_panels import SCOPES, ExportPanel, IndexPanel, LoadPanel
 from .index_review import ReviewActions, ReviewPanel
 from .index_select import SelectActions
+from .index_time import TimeLapseActions, time_axis_of
 
 __all__ = ["SCOPES", "VoxelIndexWidget", "features_for", "layer_problem"]
 
@@ -67,7 +68,8 @@ class _UndoEvent:
 
 
 class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
-                       MeasureActions, ObjectExports, DatasetExports, DockWidget):
+                       MeasureActions, TimeLapseActions, ObjectExports, DatasetExports,
+                       DockWidget):
     """Dock widget: index a Labels layer and select, review, edit and export its objects.
 
     Parameters
@@ -245,6 +247,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         if self.layer is not None:
             self._disconnect_layer(self.layer)
         self._unbind_review_keys()
+        self._drop_timelapse()
         super().cleanup()
 
     def _on_tasks_changed(self) -> None:
@@ -266,6 +269,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         data = layer_data(layer)  # not np.asarray: may be dask
         background = int(getattr(layer.colormap, "background_value", 0))
         generation = self._generation
+        per_frame = time_axis_of(layer) is not None
 
         def build(data, background, progress):
             from labelprep import LabelIndex
@@ -273,17 +277,23 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
 
             warning = intensity_warning(data)
             t0 = time.perf_counter()
-            idx = LabelIndex.build(data, background=background, progress=progress)
+            if per_frame:
+                idx = self._build_timelapse(data, background, progress)
+            else:
+                idx = LabelIndex.build(data, background=background, progress=progress)
             seconds = time.perf_counter() - t0
-            table = idx.table()
-            return idx, table, seconds, warning
+            return idx, None if per_frame else idx.table(), seconds, warning
 
         def done(result):
             if layer is not self.layer:
                 return  # the user switched layers meanwhile: drop it
             idx, table, seconds, warning = result
             self.state.intensity_warning = None
-            self._set_index(idx, seconds=seconds, table=table, source="built")
+            self._drop_timelapse()
+            if per_frame:
+                self._adopt_timelapse(idx, seconds)
+            else:
+                self._set_index(idx, seconds=seconds, table=table, source="built")
             if self._generation != generation:  # painted while building
                 self._mark_stale()
             if warning is not None:
@@ -303,7 +313,8 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
     def _show_table(self, idx, *, table=None, keep_view: bool = False) -> None:
         """The object table (with the ``review`` column) in the dock and merged into the
         layer's ``features`` on ``label``: other plugins' columns are kept."""
-        table = self._with_measurements(idx.table() if table is None else table)
+        table = self._with_measurements(
+            self._frame_table(idx.table() if table is None else table))
         table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
         scroll = self.table.verticalScrollBar().value() if keep_view else None
         self.model.set_table(table)
@@ -319,6 +330,7 @@ class VoxelIndexWidget(LoadActions, SelectActions, ReviewActions, EditActions,
         self.objects_panel.show_selection(self.selected_labels, self.focus_label)
 
     def _clear_index(self) -> None:
+        self._drop_timelapse()
         self.state.clear()
         self.focus_label = None
         self.model.set_table(None)

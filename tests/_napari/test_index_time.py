@@ -1,0 +1,92 @@
+"""Time-lapse Labels layers in the Voxel index dock, in a real viewer: every time point
+indexed, the dock on the one shown, the table's t column, the slider followed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labelprep import LabelIndex
+from labelprep._napari.index_widget import VoxelIndexWidget
+
+from .test_index_widget import wait_idle
+
+
+@pytest.fixture
+def movie():
+    from labelprep.samples import cells_3d
+
+    frames = [cells_3d(shape=(12, 64, 64), n_cells=20, seed=s)[1] for s in (1, 2, 3)]
+    return np.stack(frames)  # (t, z, y, x)
+
+
+def make(viewer, qtbot, movie, **kwargs):
+    layer = viewer.add_labels(movie.copy(), name="movie", axis_labels=("t", "z", "y", "x"),
+                              **kwargs)
+    widget = VoxelIndexWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.layer is layer and "time" not in widget.message_label.text()
+    widget.build_index()
+    wait_idle(qtbot, widget)
+    assert widget.timelapse is not None, widget.message_label.text()
+    return widget, layer
+
+
+def test_each_time_point_indexed_and_the_dock_follows_the_slider(viewer, qtbot, movie):
+    widget, layer = make(viewer, qtbot, movie)
+    assert len(widget.timelapse.frames) == 3
+    t = int(viewer.dims.current_step[0])  # napari starts in the middle
+    assert widget.frame_t == t
+    fresh = LabelIndex.build(movie[t])
+    np.testing.assert_array_equal(widget.index.labels, fresh.labels)
+    assert widget.model.columns[0] == "t" and set(widget.model.frame["t"]) == {t}
+    viewer.dims.set_current_step(0, 2)
+    assert widget.frame_t == 2
+    np.testing.assert_array_equal(widget.index.counts, LabelIndex.build(movie[2]).counts)
+    assert set(widget.model.frame["t"]) == {2}
+
+
+def test_select_object_moves_the_time_slider_and_slices(viewer, qtbot, movie):
+    widget, layer = make(viewer, qtbot, movie)
+    ids, counts = np.unique(movie[1][movie[1] != 0], return_counts=True)
+    L = int(ids[np.argmax(counts)])
+    assert widget.select_object(1, L)
+    assert int(viewer.dims.current_step[0]) == 1 and widget.frame_t == 1
+    planes = np.bincount(np.argwhere(movie[1] == L)[:, 0])
+    assert int(viewer.dims.current_step[1]) == int(np.argmax(planes))
+    assert layer.selected_label == L
+    assert not widget.select_object(7, L) and "not in 0..2" in widget.message_label.text()
+
+
+def test_measure_and_edit_one_time_point(viewer, qtbot, movie):
+    widget, layer = make(viewer, qtbot, movie, scale=(1, 2.0, 1.0, 1.0))
+    viewer.dims.set_current_step(0, 0)
+    assert widget.frame_t == 0
+    assert widget.measure_panel.spacing_edit.text() == "2, 1, 1"
+    widget.measure_panel.set_properties(["area"])
+    widget.measure_objects()
+    wait_idle(qtbot, widget)
+    want = LabelIndex.build(movie[0]).measure(spacing=(2.0, 1.0, 1.0), properties=["area"])
+    np.testing.assert_allclose(widget.model.frame["area"], want["area"])
+    L = int(widget.index.labels[3])
+    before = layer.data.copy()
+    widget.state.set_selection([L])
+    result = widget.delete_selected()
+    assert result is not None and result.voxels == int((before[0] == L).sum())
+    expected = before.copy()
+    expected[0][before[0] == L] = 0
+    np.testing.assert_array_equal(layer.data, expected)  # only time point 0 changed
+    np.testing.assert_array_equal(widget.index.labels, LabelIndex.build(layer.data[0]).labels)
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, before)
+    assert L in widget.index and not widget.stale
+
+
+def test_time_axis_elsewhere_is_refused_with_what_to_do(viewer, qtbot, movie):
+    layer = viewer.add_labels(np.moveaxis(movie, 0, 1), name="m",
+                              axis_labels=("z", "t", "y", "x"))
+    widget = VoxelIndexWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.layer is layer
+    assert widget.build_index() is None
+    assert "put time first" in widget.message_label.text()
