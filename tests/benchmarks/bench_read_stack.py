@@ -243,6 +243,8 @@ def bench_format(kind: str, folder: Path, args) -> dict:
 
 def report(results: list[dict], mach: dict, args) -> str:
     n = results[0]["slices"]
+    objects = {r["kind"]: r["objects"] for r in results}
+    colours = {r["kind"]: r["colours"] for r in results}
     lines = [
         "# Reading a folder of label slices (`io.read_label_stack` + `LabelIndex.build`)",
         "",
@@ -252,8 +254,10 @@ def report(results: list[dict], mach: dict, args) -> str:
         f"`tests/benchmarks/bench_read_stack.py --slices {n}`; median of {args.repeats} "
         "rounds, files in the page cache.",
         "",
-        f"Blobs {n} x {SHAPE[0]} x {SHAPE[1]} ({results[0]['objects']} objects in the "
-        f"32-bit stack), as 16-bit PNG (ids folded into 1..65535), 32-bit TIFF "
+        f"Blobs {n} x {SHAPE[0]} x {SHAPE[1]} (objects indexed: "
+        + ", ".join(f"{TITLES[k]} {v}" for k, v in objects.items())
+        + (f"; {colours['rgb']} colours" if "rgb" in colours else "")
+        + f"), as 16-bit PNG (ids folded into 1..65535), 32-bit TIFF "
         f"({args.tiff_compression}) and RGB-coded PNG (one random colour per object). "
         "Time from \"read this folder\" to an index ready for a click.",
         "",
