@@ -45,3 +45,11 @@ def test_qt_window_is_the_main_window(make_napari_viewer):
 
     viewer = make_napari_viewer()
     assert isinstance(_compat.qt_window(viewer), QMainWindow)
+
+
+def test_canvas_widget_is_the_canvas(make_napari_viewer):
+    from qtpy.QtWidgets import QWidget
+
+    viewer = make_napari_viewer(show=True)
+    canvas = _compat.canvas_widget(viewer)
+    assert isinstance(canvas, QWidget) and canvas.width() > 0

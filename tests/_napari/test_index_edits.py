@@ -105,3 +105,28 @@ def test_a_paint_stroke_after_an_edit_is_not_taken_for_it(viewer, qtbot, small):
     assert widget.stale
     layer.undo()  # undoes the stroke, not our edit: still stale until rebuilt
     assert widget.stale
+
+
+def test_real_key_presses_edit_and_undo(viewer, qtbot, small):
+    """Alt+D deletes the selection and Ctrl+Z undoes it, as typed on the canvas."""
+    from qtpy.QtCore import Qt
+
+    from labelprep._napari._compat import canvas_widget
+
+    _, labels = small
+    widget, layer = make_widget(viewer, qtbot, labels)
+    a, _ = two_objects(labels)
+    widget.select_label(a)
+    before = layer.data.copy()
+    canvas = canvas_widget(viewer)
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_D, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: a not in widget.index, timeout=5000)
+    assert not (layer.data == a).any()
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: a in widget.index, timeout=5000)
+    np.testing.assert_array_equal(layer.data, before)
+    assert_index_matches(widget, layer)
+    queue = widget.review_queue().tolist()
+    qtbot.keyClick(canvas, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)  # review: Next
+    assert widget.focus_label == queue[queue.index(a) + 1]

@@ -6,7 +6,7 @@ greps ``src/`` for private attributes outside this file).
 
 from __future__ import annotations
 
-__all__ = ["history_lengths", "qt_window"]
+__all__ = ["canvas_widget", "history_lengths", "qt_window"]
 
 
 def history_lengths(layer) -> tuple[int, int] | None:
@@ -28,3 +28,12 @@ def qt_window(viewer):
     (none does in napari 0.5-0.9), else the private ``_qt_window``."""
     window = viewer.window
     return getattr(window, "qt_window", None) or window._qt_window
+
+
+def canvas_widget(viewer):
+    """The Qt widget of the viewer's canvas (where napari's key bindings are handled):
+    no public accessor in napari 0.5-0.9, so the private QtViewer's ``canvas.native``.
+    For tests and screenshots only."""
+    window = viewer.window
+    qt_viewer = getattr(window, "_qt_viewer", None)
+    return qt_viewer.canvas.native
