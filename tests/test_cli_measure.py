@@ -63,3 +63,19 @@ def test_bad_inputs_are_one_line_errors(tmp_path, data, capsys):
     err = capsys.readouterr().err
     assert "image" in err and "Traceback" not in err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_an_rgb_image_is_measured_per_channel_not_read_as_colour_labels(tmp_path):
+    labels = np.zeros((4, 16, 16), np.uint16)
+    labels[:, 2:6, 2:6] = 1
+    labels[:, 8:12, 8:12] = 2
+    rgb = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)
+    out = tmp_path / "m.csv"
+    assert main(["measure", str(tmp_path / "labels.tif"), "--image", str(tmp_path / "rgb.tif"),
+                 "--properties", "intensity_mean", "--csv", str(out)]) == 0
+    table = pd.read_csv(out)
+    expected = measure(LabelIndex.build(labels), rgb, properties=["intensity_mean"])
+    for c in range(3):
+        np.testing.assert_allclose(table[f"intensity_mean-{c}"], expected[f"intensity_mean-{c}"])

@@ -86,11 +86,12 @@ def _error(message: str) -> None:
     print(f"labelprep export: error: {message}", file=sys.stderr)
 
 
-def _read(path: Path):
+def _read(path: Path, labels: bool = True):
+    """A stack or one image; ``labels=False`` for intensity images (RGB kept as RGB)."""
     from .. import io
 
     if path.is_dir() or path.suffix.lower() in (*io.TIFF_SUFFIXES, ".npy"):
-        return io.read_stack(path)
+        return io.read_stack(path, labels=labels)
     return io.read_image(path)
 
 
@@ -133,7 +134,7 @@ def _crops(args: argparse.Namespace) -> int:
     try:
         tree = _output_folder(args.out, sources)
         labels = _read(args.stack)
-        image = _read(args.image) if args.image is not None else None
+        image = _read(args.image, labels=False) if args.image is not None else None
         index = LabelIndex.build(labels)
         for sub in ("images/x", "masks/x", "crops.csv"):
             tree.check(args.out / sub)

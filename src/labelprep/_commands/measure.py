@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
             stack = io.read_stack(args.stack, progress=cb)
-            image = None if args.image is None else io.read_stack(args.image)
+            image = None if args.image is None else io.read_stack(args.image, labels=False)
         warning = io.intensity_warning(stack)
         if warning is not None:
             print(_shown(f"labelprep measure: warning: {warning}"), file=sys.stderr)

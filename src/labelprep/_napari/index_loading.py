@@ -130,7 +130,7 @@ class LoadActions:
                     f"{path} has shape {labels.shape}: the voxel index needs a 2D or 3D stack "
                     "(a time series or multichannel stack: save one time point/channel)."
                 )
-            image = read_stack(image_path) if image_path else None
+            image = read_stack(image_path, labels=False) if image_path else None
             return Path(path), labels, image, image_path
 
         return self.tasks.start(read, path, image_path, on_done=self._on_loaded, label="Reading")
