@@ -336,3 +336,151 @@ def test_bad_properties(small):
 def test_bad_index():
     with pytest.raises(TypeError, match="index must be a LabelIndex, got ndarray"):
         measure(np.zeros((2, 3), np.uint8))
+
+
+# ------------------------------------------------ fused: build_and_measure, build(image=)
+def assert_same_measurements(fused, plain, rtol=1e-12):
+    """The fused path against measure() on a plain index: same columns and dtypes; exact
+    for labels, geometry, min and max, float64-close for the sums."""
+    assert list(fused.columns) == list(plain.columns)
+    for name in plain:
+        assert fused[name].dtype == plain[name].dtype, name
+        if name.split("-")[0] in ("intensity_mean", "intensity_sum", "intensity_std",
+                                  "centroid_weighted"):
+            np.testing.assert_allclose(fused[name], plain[name], rtol=rtol, atol=1e-9,
+                                       equal_nan=True, err_msg=name)
+        else:
+            np.testing.assert_array_equal(fused[name], plain[name], err_msg=name)
+
+
+FUSED_PROPS = tuple(p for p in PROPERTIES if p != "intensity_median")
+
+
+@pytest.mark.parametrize("stack_name", list(STACKS))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_fused_equals_unfused(stack_name, dtype, workers):
+    from labelprep.measure import build_and_measure
+
+    labels = STACKS[stack_name]()
+    image = make_image(labels.shape, dtype, seed=21)
+    spacing = (2.5, 0.3, 0.7)[-labels.ndim:]
+    idx, df = build_and_measure(labels, image, spacing, PROPERTIES, workers=workers)
+    plain_idx = LabelIndex.build(labels)
+    np.testing.assert_array_equal(idx.voxel_indices, plain_idx.voxel_indices)
+    plain = measure(plain_idx, image, spacing, PROPERTIES)
+    assert_same_measurements(df, plain)
+    # and regionprops' numbers
+    assert_frame_matches(df.drop(columns="intensity_sum"), reference(labels, image, spacing),
+                         rtol=1e-10, exact=("intensity_min", "intensity_max"))
+
+
+@pytest.mark.parametrize("stack_name", ["random3d", "blobs2d", "blobs3d"])
+def test_fused_multichannel_and_background_none(stack_name):
+    from labelprep.measure import build_and_measure
+
+    labels = STACKS[stack_name]()
+    image = make_image(labels.shape + (3,), np.float32, seed=22)
+    for background in (0, None, 1):
+        idx, df = build_and_measure(labels, image, properties=FUSED_PROPS,
+                                    background=background, workers=2)
+        plain = measure(LabelIndex.build(labels, background), image, properties=FUSED_PROPS)
+        assert "intensity_mean-2" in df and f"centroid_weighted-{labels.ndim - 1}-2" in df
+        assert_same_measurements(df, plain)
+
+
+def test_fused_blobs_across_many_parts_large_offset():
+    """Objects split between build parts (their shifted sums merged) and values near 1e9
+    with a small spread: no cancellation in the std."""
+    from labelprep.measure import build_and_measure
+
+    labels = blob_labels((40, 64, 64), 23, sigma=3.0, quantile=0.6)
+    rng = np.random.default_rng(24)
+    image = 1e9 + rng.integers(0, 5, size=labels.shape).astype(np.float64)
+    _, df = build_and_measure(labels, image, properties=FUSED_PROPS, workers=7)
+    plain = measure(LabelIndex.build(labels), image, properties=FUSED_PROPS)
+    assert_same_measurements(df, plain, rtol=1e-9)
+    ref = skm.regionprops_table(labels, image, properties=("label", "intensity_std"))
+    np.testing.assert_allclose(df["intensity_std"], ref["intensity_std"], rtol=1e-9, atol=1e-9)
+
+
+def test_fused_layouts_nan_inf_and_median():
+    """A Fortran-ordered stack (scanned in memory order) and image, a NaN and an inf in
+    some objects, and intensity_median (read from the image): as unfused."""
+    from labelprep.measure import build_and_measure
+
+    labels = np.asfortranarray(STACKS["blobs3d"]())
+    image = make_image(labels.shape, np.float32, 25)
+    plain_idx = LabelIndex.build(labels)
+    image[tuple(plain_idx.coords(plain_idx.labels[2])[0])] = np.nan
+    image[tuple(plain_idx.coords(plain_idx.labels[5])[1])] = np.inf
+    image = np.asfortranarray(image)
+    _, df = build_and_measure(labels, image, properties=PROPERTIES, workers=2)
+    plain = measure(plain_idx, image, properties=PROPERTIES)
+    assert_same_measurements(df, plain)
+    assert np.isnan(df["intensity_min"][2]) and df["intensity_max"][5] == np.inf
+
+
+def test_fused_1d_and_4d():
+    from labelprep.measure import build_and_measure
+
+    for shape in ((300,), (5, 6, 7, 9)):
+        labels = blob_labels(shape, 26, sigma=1.0, quantile=0.7)
+        image = make_image(labels.shape, np.uint16, 27)
+        _, df = build_and_measure(labels, image, properties=PROPERTIES)
+        assert_same_measurements(df, measure(LabelIndex.build(labels), image,
+                                             properties=PROPERTIES))
+
+
+def test_build_with_image_is_used_only_for_that_image(monkeypatch):
+    """idx.measure(image) takes the build's sums for the same array object only: another
+    array (even equal), a reshaped or retyped one, or no image reads the image again."""
+    from labelprep._kernels import measure as km
+
+    labels = STACKS["blobs3d"]()
+    image = make_image(labels.shape, np.uint16, 28)
+    idx = LabelIndex.build(labels, image=image)
+    expected = measure(LabelIndex.build(labels), image)
+    calls = []
+    real = km.intensity_stats
+    monkeypatch.setattr(km, "intensity_stats", lambda *a: calls.append(1) or real(*a))
+    assert_same_measurements(idx.measure(image), expected)
+    assert calls == []  # the build's sums
+    assert_same_measurements(idx.measure(image.copy()), expected)
+    assert calls == [1]  # another array: gathered again
+    view = image.view(np.int16)
+    idx.measure(view)
+    assert calls == [1, 1]
+    # the index does not keep the image alive
+    import gc
+    import weakref
+
+    ref = weakref.ref(image)
+    del image, view
+    gc.collect()
+    assert ref() is None
+    assert len(idx.measure(properties=["area"])) == len(idx)
+    # indexes made from it (subset, save/load) do not carry the sums
+    assert getattr(idx.subset(idx.labels[:3]), "_fused_intensity", None) is None
+
+
+def test_fused_empty_and_bad_input():
+    from labelprep.measure import build_and_measure
+
+    labels = np.zeros((6, 7), np.int32)
+    image = np.ones((6, 7, 2), np.float32)
+    idx, df = build_and_measure(labels, image, (1.0, 2.0), PROPERTIES)
+    plain = measure(LabelIndex.build(labels), image, (1.0, 2.0), PROPERTIES)
+    assert len(df) == 0 and list(df.columns) == list(plain.columns)
+    _, df = build_and_measure(np.zeros((0, 4), np.uint8), np.zeros((0, 4)))
+    assert len(df) == 0
+    with pytest.raises(ValueError, match=r"image has shape .*\(6, 7\)"):
+        build_and_measure(labels, np.ones((6, 8)))
+    with pytest.raises(ValueError, match=r"image has shape"):
+        LabelIndex.build(labels, image=np.ones((7, 6)))
+    with pytest.raises(ValueError, match="needs an intensity image"):
+        build_and_measure(labels, None)
+    with pytest.raises(ValueError, match="properties: unknown 'mean'"):
+        build_and_measure(labels, image, properties=["mean"])
+    with pytest.raises(ValueError, match="spacing has 3 values"):
+        build_and_measure(labels, image, spacing=(1, 1, 1))

@@ -206,6 +206,7 @@ class LabelIndex:
         *,
         workers: int | None = None,
         time_axis: int | None = None,
+        image: Any = None,
     ) -> LabelIndex:
         """Index every object of a labelled stack in two linear passes.
 
@@ -229,6 +230,14 @@ class LabelIndex:
             A time-lapse stack, ``(t, z, y, x)`` or ``(t, y, x)``: each time point is
             indexed on its own and a :class:`labelprep.timelapse.TimeLapseIndex` (one
             LabelIndex per frame, rows keyed by (t, label)) is returned.
+        image : ndarray, optional
+            An intensity image of the stack's shape (or plus a last axis of channels,
+            as :func:`labelprep.measure.measure` takes it): its per-object sums, minimum
+            and maximum are gathered during the build's second pass, while the stack's
+            rows are read anyway, instead of later through ``voxel_indices``. They are
+            kept on the index (not saved) and used by :meth:`measure` when it is given
+            this same array object; see :func:`labelprep.measure.build_and_measure`.
+            Not used with ``time_axis`` or a dask stack (measure then reads the image).
 
         Returns
         -------
@@ -276,7 +285,7 @@ class LabelIndex:
             from .chunked import build_from_dask
 
             return build_from_dask(labels, background, progress)
-        return _build_numpy(labels, background, progress, workers)
+        return _build_numpy(labels, background, progress, workers, image)
 
     # ---------------------------------------------------------------- look-ups
     def __len__(self) -> int:
@@ -731,6 +740,7 @@ class _Part:
         self.done = 0  # voxels scanned in the current pass (read by the progress loop)
         self.inv: np.ndarray | None = None  # each id's row in the merged labels
         self.stats: np.ndarray | None = None  # [cursor, end, min_0, max_0, sum_0, ...] per id
+        self.ist: np.ndarray | None = None  # intensity sums per id, given an image
 
     @property
     def n(self) -> int:
@@ -786,8 +796,9 @@ def default_workers() -> int:
 
 
 def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None,
-                 workers: int | None = None) -> LabelIndex:
+                 workers: int | None = None, image: Any = None) -> LabelIndex:
     from ._kernels import index as K
+    from .measure import FusedIntensity
 
     arr = _check_stack(labels)
     orig_dtype = np.asarray(labels).dtype
@@ -801,14 +812,15 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
         workers = default_workers() if size >= _PARALLEL_MIN_VOXELS else 1
     elif operator.index(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    fused = None if image is None else FusedIntensity(image, shape)
 
     def empty() -> LabelIndex:
-        return LabelIndex(
+        return FusedIntensity.attach(fused, [], 0, LabelIndex(
             labels=np.zeros(0, dtype=label_dtype), counts=np.zeros(0, np.int64),
             offsets=np.zeros(1, np.int64), voxel_indices=np.zeros(0, vdtype),
             bboxes=np.zeros((0, ndim, 2), np.int64), centroids=np.zeros((0, ndim), np.float64),
             shape=shape, dtype=orig_dtype, background=bg,
-        )
+        ))
 
     if size == 0:
         report(progress, 1, 1)
@@ -881,6 +893,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     for part in parts:  # earlier parts come first within each label (raster order)
         part.stats = np.empty((part.n, 2 + 3 * plan.nslots), dtype=np.int64)
         K.part_slots(part.stats, part.inv, part.counts, acc)
+        part.ist = None if fused is None else fused.part_sums(part.n)
         part.keys = part.counts = None  # no longer needed
     del acc
 
@@ -897,7 +910,8 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
             a2d, coord0, flat0 = plan.block(b)
             status = K.scatter_rows(a2d, r0, r1, plan.row_dims, plan.row_axes, plan.col_axis,
                                     coord0, plan.row_cs, plan.col_cs, flat0, bg_key, part.lut,
-                                    part.table, part.shift, part.stats, buffer)
+                                    part.table, part.shift, part.stats, buffer,
+                                    None if fused is None else fused.values, part.ist)
             if status == K.CHANGED:
                 raise _changed_error()
             part.done += (r1 - r0) * plan.cols
@@ -911,6 +925,7 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     sums = np.empty((n, ndim), dtype=np.int64)
     for p, part in enumerate(parts):
         K.merge_stats(bboxes, sums, part.inv, part.stats, p == 0)
+    merged = [(part.inv, part.ist) for part in parts]
     del parts
 
     if sorting:  # memory order differs from C order: restore raster order per label
@@ -919,10 +934,10 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
 
     centroids = sums / counts[:, None]
     del sums
-    return LabelIndex(
+    return FusedIntensity.attach(fused, merged, n, LabelIndex(
         labels=labels_out, counts=counts, offsets=offsets, voxel_indices=out,
         bboxes=bboxes, centroids=centroids, shape=shape, dtype=orig_dtype, background=bg,
-    )
+    ))
 
 
 def _sort_segments(out, offsets, workers, progress, base, span, total) -> None:

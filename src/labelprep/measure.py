@@ -6,6 +6,12 @@ The geometric properties come from the index's per-object counts, boxes and cent
 gathered from the image at the index's ``voxel_indices`` (parallel over objects), so the
 cost is O(foreground voxels) instead of regionprops' O(sum of bounding boxes) Python loop.
 
+From a labelled stack and its image, :func:`build_and_measure` does better: the index
+build's second pass, which reads every row of the stack anyway, reads the image's values
+of each run of an object's voxels there too (a stream, in memory order), so the
+statistics need no second, random-access pass over the voxels
+(``LabelIndex.build(labels, image=image)`` keeps them for ``idx.measure(image)``).
+
 >>> import numpy as np
 >>> from labelprep import LabelIndex
 >>> from labelprep.measure import measure
@@ -19,6 +25,7 @@ cost is O(foreground voxels) instead of regionprops' O(sum of bounding boxes) Py
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_INTENSITY_PROPERTIES", "DEFAULT_PROPERTIES", "GEOMETRY_PROPERTIES",
-    "INTENSITY_PROPERTIES", "PROPERTIES", "measure",
+    "INTENSITY_PROPERTIES", "PROPERTIES", "build_and_measure", "measure",
 ]
 
 #: Properties that need only the labels.
@@ -113,6 +120,10 @@ def measure(
     -----
     ``intensity_median`` takes a second pass over the voxels (each object's values are
     copied and partially sorted); all the other intensity properties come from one.
+    If ``index`` was built with ``image=`` this same array object (and it still has the
+    same shape and dtype), the sums gathered by the build are used and the voxels are
+    not visited again (except for the median): the image must not have been modified in
+    place since the build.
 
     Examples
     --------
@@ -131,12 +142,20 @@ def measure(
         raise TypeError(f"index must be a LabelIndex, got {type(index).__name__}")
     props = _check_properties(properties, image is not None)
     pitch = _check_spacing(spacing, index.ndim)
-    values = None if image is None else _check_image(image, index.shape)
+    fused = getattr(index, "_fused_intensity", None)
+    if image is None or fused is None or not fused.matches(index, image):
+        fused = None
+    if image is None:
+        values = None
+    elif fused is None or "intensity_median" in props:
+        values = _check_image(image, index.shape)
+    else:
+        values = image  # checked at the build, not read again
     multichannel = image is not None and np.ndim(image) == index.ndim + 1
     counts = index.counts.astype(np.float64)
     columns: dict[str, np.ndarray] = {"label": np.array(index.labels)}
 
-    stats = _intensity_stats(index, values, pitch, props) if values is not None else {}
+    stats = {} if image is None else _intensity_stats(index, values, pitch, props, fused)
 
     def channels(name: str, data: np.ndarray) -> None:  # data: (n, C)
         if multichannel:
@@ -167,6 +186,108 @@ def measure(
         else:
             channels(prop, stats[prop])
     return pd.DataFrame(columns)
+
+
+def build_and_measure(
+    labels: Any,
+    image: Any,
+    spacing: Sequence[float] | None = None,
+    properties: Sequence[str] | str | None = None,
+    *,
+    background: int | None = 0,
+    progress: Any = None,
+    workers: int | None = None,
+) -> tuple[LabelIndex, pd.DataFrame]:
+    """Index a labelled stack and measure its objects in ``image``, in one go.
+
+    The same as ``idx = LabelIndex.build(labels, background, progress, workers=workers)``
+    then ``measure(idx, image, spacing, properties)``, with the same results (up to
+    float64 rounding of the sums), but faster: the intensity sums, minimum and maximum of
+    each object are gathered by the build's second pass over the stack, which reads the
+    image's values of each run of foreground voxels in memory order, instead of by a
+    second pass over every object's voxels gathered from the image through
+    ``voxel_indices`` (``intensity_median`` still takes that second pass).
+
+    Parameters are those of :meth:`LabelIndex.build` and :func:`measure`; ``image`` is
+    required. ``properties`` and ``spacing`` are checked before the build starts.
+
+    Returns
+    -------
+    (LabelIndex, pandas.DataFrame)
+        The index (which keeps the sums for ``idx.measure(image)`` with this same image
+        object) and the measurements.
+
+    Examples
+    --------
+    >>> stack = np.array([[1, 1, 0], [0, 2, 2]], dtype=np.uint8)
+    >>> image = np.array([[10, 20, 0], [0, 5, 7]], dtype=np.uint16)
+    >>> idx, df = build_and_measure(stack, image, properties=["area", "intensity_max"])
+    >>> df
+       label  area  intensity_max
+    0      1   2.0           20.0
+    1      2   2.0            7.0
+    """
+    from .index import LabelIndex
+
+    if image is None:
+        raise ValueError("build_and_measure needs an intensity image (image=None given); "
+                         "use LabelIndex.build(labels).measure() for geometry only")
+    _check_properties(properties, True)
+    _check_spacing(spacing, np.ndim(labels))
+    idx = LabelIndex.build(labels, background, progress, workers=workers, image=image)
+    return idx, measure(idx, image, spacing, properties)
+
+
+class FusedIntensity:
+    """The per-object intensity sums of an index build given an image (internal).
+
+    Made by ``LabelIndex.build(..., image=)`` before its passes (which checks the image:
+    :attr:`values` is what the scan reads), filled per build part
+    (:meth:`part_sums`, the kernel ``intensity_run``) and merged by :meth:`attach`, which
+    leaves it on the index as ``_fused_intensity``: the merged :attr:`sums` (see
+    ``labelprep._kernels.measure.FUSED_N``) and a weak reference to the image, so that
+    :func:`measure` recognises the same array without keeping it alive.
+    """
+
+    def __init__(self, image: Any, shape: tuple[int, ...]):
+        self.values: np.ndarray | None = _check_image(image, shape)
+        self.shape = np.shape(image)
+        self.dtype = np.asarray(image).dtype
+        self.ndim = len(shape)
+        try:
+            self.ref = weakref.ref(image)
+        except TypeError:  # not an object a weak reference can follow (a list...)
+            self.ref = None
+        self.sums: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+
+    def part_sums(self, n: int) -> np.ndarray:
+        """Zeroed sums for ``n`` ids of one build part."""
+        from ._kernels.measure import FUSED_W
+
+        return np.zeros((n, self.values.shape[1], FUSED_W + self.ndim), np.float64)
+
+    @staticmethod
+    def attach(fused: FusedIntensity | None, parts: list, n: int,
+               index: LabelIndex) -> LabelIndex:
+        """Merge the parts' sums (``(rows, sums)`` pairs, in raster order) into ``n`` rows
+        and keep them on ``index`` (returned); nothing if ``fused`` is None."""
+        from ._kernels.measure import FUSED_W, merge_intensity
+
+        if fused is None:
+            return index
+        sums = np.zeros((n, fused.values.shape[1], FUSED_W + fused.ndim), np.float64)
+        for rows, src in parts:
+            merge_intensity(sums, rows, src)
+        fused.sums, fused.counts, fused.values = sums, index.counts, None
+        index._fused_intensity = fused
+        return index
+
+    def matches(self, index: LabelIndex, image: Any) -> bool:
+        """Whether these sums are of ``image`` (the same object, shape and dtype) and of
+        ``index``."""
+        return (self.ref is not None and self.ref() is image and self.counts is index.counts
+                and np.shape(image) == self.shape and getattr(image, "dtype", None) == self.dtype)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -244,17 +365,26 @@ def _check_image(image: Any, shape: tuple[int, ...]) -> np.ndarray:
     return arr.reshape(-1, nchan)
 
 
-def _intensity_stats(index: LabelIndex, values: np.ndarray, pitch: np.ndarray,
-                     props: list[str]) -> dict[str, np.ndarray]:
+def _intensity_stats(index: LabelIndex, values: Any, pitch: np.ndarray, props: list[str],
+                     fused: FusedIntensity | None = None) -> dict[str, np.ndarray]:
     """The intensity properties in ``props``, each ``(n, C)`` (``(n, ndim, C)`` for
-    ``centroid_weighted``), from the kernels' raw sums."""
-    from ._kernels.measure import intensity_stats, medians
+    ``centroid_weighted``), from the kernels' raw sums: those of ``fused`` (the build's)
+    if given (``values`` is then read only for the median), else of one pass over
+    ``values`` (the checked image, ``(voxels, C)``)."""
+    from ._kernels import measure as K
 
-    n, nchan, ndim = len(index), values.shape[1], index.ndim
+    n, ndim = len(index), index.ndim
     out: dict[str, np.ndarray] = {}
     want = [p for p in props if p in _STATS]
-    if want:
-        weighted = "centroid_weighted" in want
+    weighted = "centroid_weighted" in want
+    if want and fused is not None:
+        sums = fused.sums
+        shift, s1, s2 = (sums[:, :, j] for j in (K.FUSED_K, K.FUSED_S1, K.FUSED_S2))
+        mins, maxs = sums[:, :, K.FUSED_MIN], sums[:, :, K.FUSED_MAX]
+        nans = sums[:, :, K.FUSED_NAN] != 0
+        ws = sums[:, :, K.FUSED_W:].transpose(0, 2, 1)
+    elif want:
+        nchan = values.shape[1]
         shift = np.empty((n, nchan), np.float64)
         s1 = np.empty((n, nchan), np.float64)
         s2 = np.empty((n, nchan), np.float64)
@@ -263,9 +393,10 @@ def _intensity_stats(index: LabelIndex, values: np.ndarray, pitch: np.ndarray,
         nans = np.zeros((n, nchan), np.bool_)
         ws = np.zeros((n, ndim, nchan) if weighted else (0, ndim, nchan), np.float64)
         if n:
-            intensity_stats(values, index.voxel_indices, index.offsets,
-                            np.array(index.shape, dtype=np.int64), weighted, shift, s1, s2,
-                            mins, maxs, nans, ws)
+            K.intensity_stats(values, index.voxel_indices, index.offsets,
+                              np.array(index.shape, dtype=np.int64), weighted, shift, s1, s2,
+                              mins, maxs, nans, ws)
+    if want:
         count = index.counts.astype(np.float64)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             mean1 = s1 / count
@@ -280,8 +411,8 @@ def _intensity_stats(index: LabelIndex, values: np.ndarray, pitch: np.ndarray,
             if weighted:
                 out["centroid_weighted"] = ws / total[:, None, :] * pitch[None, :, None]
     if "intensity_median" in props:
-        med = np.empty((n, nchan), np.float64)
+        med = np.empty((n, values.shape[1]), np.float64)
         if n:
-            medians(values, index.voxel_indices, index.offsets, med)
+            K.medians(values, index.voxel_indices, index.offsets, med)
         out["intensity_median"] = med
     return out

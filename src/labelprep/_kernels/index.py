@@ -549,7 +549,7 @@ def _scatter_run(i, c, e, flat_row, col_cs, coord, col_axis, stats, out, last_sl
 
 @numba.njit(cache=True, nogil=True)
 def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs, flat0,
-                 bg, lut, table, shift, stats, out):
+                 bg, lut, table, shift, stats, out, img=None, ist=None):
     """Pass 2: write each voxel's raveled C index into its label's slots of ``out`` and
     gather each label's bounding box and coordinate sums.
 
@@ -570,6 +570,12 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
     axis ``col_axis``, ``coord0`` holds the fixed coordinates of the other axes, and
     ``flat_index(r, c) = flat0 + sum(row_coord[k] * row_cs[k]) + c * col_cs``
     (``row_cs``/``col_cs``: C strides of the stack, in voxels).
+
+    With an intensity image ``img`` (``(voxels, channels)``, raveled like the stack), each
+    run's intensities are also added to the id's sums ``ist[i]`` (see
+    ``labelprep._kernels.measure.FUSED_N``), and each segment's image lines under objects
+    are prefetched before its runs are visited; without (the default), Numba compiles the
+    scan without that code.
 
     ``out`` has ``ncols`` spare slots at its end. Returns ``DONE``, or ``CHANGED`` (at
     once) if a value is not in the tables: the stack was modified between the passes.
@@ -594,6 +600,11 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
     last_key = np.uint64(0)
     last_id = np.int64(-1)
     last_slot = out.shape[0] - ncols
+    if ist is not None:  # the image as one flat array, read at unsigned indices (no
+        flat_img = img.reshape(img.size)  # wraparound test per value)
+        nch = np.uint64(img.shape[1])
+        ustep = np.uint64(col_cs) * nch
+        usize = np.uint64(img.size)
     for r in range(r0, r1):
         row = a[r]
         _prefetch_ahead(a, r, ahead)
@@ -601,6 +612,13 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
         start = 0
         for w in range(0, nwords, SEGMENT_WORDS):
             count = _run_ends(bits, w, min(w + SEGMENT_WORDS, nwords), ~np.uint64(0), pos)
+            if ist is not None:  # ask for the image lines of the segment's objects at once
+                s0 = start
+                for t in range(count):
+                    if not _is_bg(row[s0], bg):
+                        _prefetch(img, flat_row + s0 * col_cs, 0)
+                        _prefetch(img, flat_row + (pos[t] - 1) * col_cs, 0)
+                    s0 = pos[t]
             for t in range(count):
                 c = pos[t]
                 v = row[start]
@@ -616,6 +634,70 @@ def scatter_rows(a, r0, r1, row_dims, row_axes, col_axis, coord0, row_cs, col_cs
                         last_id = i
                     _scatter_run(i, start, c, flat_row, col_cs, coord, col_axis, stats, out,
                                  last_slot)
+                    if ist is not None:  # pruned by Numba without an image
+                        # the run's intensities, shifted by the object's first value
+                        # (see _measure.FUSED_N; inline: see there why)
+                        c0, e0 = start, c
+                        f0 = flat_row + start * col_cs
+                        nax = ist.shape[2] - _measure.FUSED_W
+                        n = e0 - c0
+                        for ch in range(img.shape[1]):
+                            q = np.uint64(f0) * nch + np.uint64(ch)
+                            if ist[i, ch, _measure.FUSED_N] == 0.0:
+                                first = np.float64(flat_img[q])
+                                ist[i, ch, _measure.FUSED_K] = first
+                                ist[i, ch, _measure.FUSED_MIN] = first
+                                ist[i, ch, _measure.FUSED_MAX] = first
+                            k0 = ist[i, ch, _measure.FUSED_K]
+                            mn = ist[i, ch, _measure.FUSED_MIN]
+                            mx = ist[i, ch, _measure.FUSED_MAX]
+                            a1 = 0.0  # sum(d) over the run, d = v - K
+                            a2 = 0.0  # sum(d ** 2)
+                            aj = 0.0  # sum(d * j), j = col - c0
+                            if n <= _measure.RUN_BLOCK and \
+                                    q + np.uint64(_measure.RUN_BLOCK - 1) * ustep < usize:
+                                # masked past the run (see _measure.RUN_BLOCK)
+                                for j in range(_measure.RUN_BLOCK):
+                                    keep = j < n
+                                    v = np.float64(flat_img[q + np.uint64(j) * ustep])
+                                    d = v - k0 if keep else 0.0
+                                    a1 += d
+                                    a2 += d * d
+                                    aj += d * np.float64(j)
+                                    lo = v if keep else mn
+                                    hi = v if keep else mx
+                                    mn = lo if lo < mn else mn
+                                    mx = hi if hi > mx else mx
+                            else:
+                                for j in range(n):
+                                    v = np.float64(flat_img[q + np.uint64(j) * ustep])
+                                    d = v - k0
+                                    a1 += d
+                                    a2 += d * d
+                                    aj += d * np.float64(j)
+                                    mn = v if v < mn else mn
+                                    mx = v if v > mx else mx
+                            if a1 != a1:  # a NaN (or inf - inf): look for a NaN
+                                for j in range(n):
+                                    v = np.float64(flat_img[q + np.uint64(j) * ustep])
+                                    if v != v:
+                                        ist[i, ch, _measure.FUSED_NAN] = 1.0
+                            fn = np.float64(n)
+                            rs = a1 + fn * k0  # sum(v)
+                            # sum(v * col) = sum((d + K) * (c0 + j))
+                            wc = aj + np.float64(c0) * a1 + k0 * (
+                                fn * np.float64(c0) + 0.5 * fn * (fn - 1.0))
+                            ist[i, ch, _measure.FUSED_N] += n
+                            ist[i, ch, _measure.FUSED_S1] += a1
+                            ist[i, ch, _measure.FUSED_S2] += a2
+                            ist[i, ch, _measure.FUSED_MIN] = mn
+                            ist[i, ch, _measure.FUSED_MAX] = mx
+                            for k in range(nax):
+                                if k == col_axis:
+                                    ist[i, ch, _measure.FUSED_W + k] += wc
+                                else:
+                                    ist[i, ch, _measure.FUSED_W + k] += rs * np.float64(coord[k])
+
                 start = c
         k = nra - 1
         while k >= 0:
@@ -826,3 +908,8 @@ def segment_stats(voxels, offsets, shape, bboxes, sums):
                 bboxes[i, a, 0] = min(bboxes[i, a, 0], c[a])
                 bboxes[i, a, 1] = max(bboxes[i, a, 1], c[a] + 1)
                 sums[i, a] += c[a]
+
+
+# the intensity sums of a build given an image live with the other measurement kernels
+# (imported last: that module imports _prefetch from this one)
+from . import measure as _measure  # noqa: E402

@@ -156,3 +156,53 @@ def medians(values, voxel_indices, offsets, out):
                 nan |= v != v
                 buf[j - s] = v
             out[i, c] = np.nan if nan else np.median(buf)
+
+
+# ------------------------------------------------------- fused with the index build
+#: Columns of the per-object, per-channel sums the index build gathers when it is given
+#: an image (``LabelIndex.build(..., image=)``): ``ist[i, c, :]`` is ``[n, K, s1, s2,
+#: min, max, nan, w_0 .. w_{ndim-1}]`` -- voxels seen, the shift ``K`` (first value seen),
+#: ``sum(v - K)``, ``sum((v - K) ** 2)``, minimum, maximum, a NaN was seen (0/1) and
+#: ``sum(v * coord_k)``; all float64 (min and max convert monotonically, so they equal
+#: the image dtype's min and max converted). ``scatter_rows`` (the build's pass 2, in
+#: ``_kernels/index.py``) adds each run of an object's voxels to them, its code written
+#: inline there: a call per run, inlined by Numba or not, cost more than the work itself
+#: (measured: the arrays passed were reference-counted at every call).
+FUSED_N, FUSED_K, FUSED_S1, FUSED_S2, FUSED_MIN, FUSED_MAX, FUSED_NAN, FUSED_W = range(8)
+#: Runs up to this long are summed by ``scatter_rows`` as a fixed block of values, those
+#: past the run masked out (no loop exit to mispredict at each run's own length; most
+#: runs of a segmentation are a few voxels long).
+RUN_BLOCK = 8
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_intensity(out, rows, src):
+    """Fold one build part's sums ``src`` (id ``i`` is merged row ``rows[i]``) into
+    ``out`` (zeroed by the caller), parts in raster order: the first part to see an object
+    sets its shift ``K`` (so ``K`` is the object's first voxel, as in
+    :func:`intensity_stats`); a later part's shifted sums are moved onto it,
+    ``sum(v - K) = s1 + n d`` and ``sum((v - K) ** 2) = s2 + 2 d s1 + n d ** 2`` with
+    ``d = K_part - K``."""
+    for i in range(src.shape[0]):
+        r = rows[i]
+        for ch in range(src.shape[1]):
+            n = src[i, ch, FUSED_N]
+            if n == 0.0:
+                continue
+            if out[r, ch, FUSED_N] == 0.0:
+                out[r, ch, :] = src[i, ch, :]
+                continue
+            d = src[i, ch, FUSED_K] - out[r, ch, FUSED_K]
+            s1 = src[i, ch, FUSED_S1]
+            out[r, ch, FUSED_N] += n
+            out[r, ch, FUSED_S1] += s1 + n * d
+            out[r, ch, FUSED_S2] += src[i, ch, FUSED_S2] + 2.0 * d * s1 + n * d * d
+            v = src[i, ch, FUSED_MIN]
+            if v < out[r, ch, FUSED_MIN]:
+                out[r, ch, FUSED_MIN] = v
+            v = src[i, ch, FUSED_MAX]
+            if v > out[r, ch, FUSED_MAX]:
+                out[r, ch, FUSED_MAX] = v
+            out[r, ch, FUSED_NAN] = max(out[r, ch, FUSED_NAN], src[i, ch, FUSED_NAN])
+            for k in range(FUSED_W, src.shape[2]):
+                out[r, ch, k] += src[i, ch, k]
