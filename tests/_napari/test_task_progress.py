@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -17,7 +18,9 @@ def test_a_task_shows_in_napari_progress_and_closes(viewer, qtbot):
     release = threading.Event()
 
     def job(report):
-        report(3, 10)
+        report(1, 10)
+        time.sleep(1.2)
+        report(3, 10)  # 3 of 10 after ~1.2 s: about 3 s left
         release.wait(10)
         return 42
 
@@ -26,6 +29,7 @@ def test_a_task_shows_in_napari_progress_and_closes(viewer, qtbot):
     activity = widget.tasks.activity
     assert isinstance(activity, progress) and activity.desc == "Testing"
     qtbot.waitUntil(lambda: activity.n == 3 and activity.total == 10, timeout=10_000)
+    assert "s left" in widget.progress_bar.format()  # a time estimate for long work
     release.set()
     qtbot.waitUntil(lambda: done == [42], timeout=10_000)
     qtbot.waitUntil(lambda: widget.tasks.activity is None, timeout=10_000)

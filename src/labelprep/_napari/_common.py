@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,18 @@ def check_output(dock, path, *layers, **kwargs):
 def layer_data(layer) -> Any:
     """A layer's full-resolution data (level 0 if multiscale), as stored (may be dask)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """"about 40 s left" from the rate so far; "" in the first second or before any work.
+
+    >>> time_left(10.0, 25, 100), time_left(0.5, 1, 10), time_left(100.0, 10, 100)
+    ('about 30 s left', '', 'about 15 min left')
+    """
+    if elapsed < 1.0 or done <= 0 or done >= total:
+        return ""
+    left = elapsed * (total - done) / done
+    return f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
 
 
 class DockWidget(QWidget):
@@ -344,6 +357,7 @@ class TaskRunner(QObject):
             bar.setRange(0, 0)  # busy until the first report
             bar.setFormat(f"{label}... %p%" if progress_format is None else progress_format)
             bar.setVisible(True)
+        self._eta = None if progress_format is not None else (label, time.monotonic())
         self._changed()
         worker.start()
         return worker
@@ -369,6 +383,10 @@ class TaskRunner(QObject):
             activity.refresh()
         if bar is None or total <= 0:
             return
+        eta = getattr(self, "_eta", None)
+        if eta is not None:
+            text = time_left(time.monotonic() - eta[1], int(done), total)
+            bar.setFormat(f"{eta[0]}... %p%" + (f" ({text})" if text else ""))
         if total > 2**30:  # QProgressBar holds ints: scale big totals down to per-mille
             done, total = int(done) * 1000 // total, 1000
         bar.setRange(0, total)

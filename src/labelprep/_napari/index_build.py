@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ._common import layer_data, layer_kind
 from ._compat import history_lengths
 from .index_io import METADATA_KEY, features_for
-from .index_loading import layer_problem
+from .index_loading import COLOURS_KEY, layer_problem
 from .index_model import REVIEW_COLUMN, merge_features
 from .index_time import time_axis_of
 
@@ -84,6 +86,16 @@ class BuildActions:
         layer's ``features`` on ``label``: other plugins' columns are kept."""
         table = self._with_measurements(
             self._frame_table(idx.table() if table is None else table))
+        colours = (self.layer.metadata or {}).get(COLOURS_KEY) if self.layer is not None \
+            else None
+        if colours is not None and "colour" not in table:
+            from labelprep.io import hex_colours
+
+            ids = table["label"].to_numpy()
+            known = (ids >= 0) & (ids < len(colours))
+            names = np.array(hex_colours(colours), dtype=object)
+            table.insert(1, "colour", np.where(known, names[np.clip(ids, 0, len(colours) - 1)],
+                                               ""))
         table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
         scroll = self.table.verticalScrollBar().value() if keep_view else None
         self.model.set_table(table)

@@ -53,6 +53,40 @@ def layer_problem(layer) -> str | None:
     return None
 
 
+#: ``layer.metadata`` key of a colour-coded stack's colour table (row k: id k's colour)
+COLOURS_KEY = "labelprep_colours"
+
+
+#: napari's cyclic label colormaps hold up to this many colours (a texture's size)
+CYCLIC_MAX = 65_535
+
+
+def original_colours(colours: np.ndarray):
+    """A napari colormap showing each id in its original colour (row k: id k's colour,
+    row 0 the background, transparent).
+
+    Ids are 1..n, so a cyclic colormap of the n + 1 rows maps each id to its own row
+    (fast); beyond napari's cyclic limit a direct colormap (one entry per id) is used.
+
+    >>> cmap = original_colours(np.array([[0, 0, 0], [255, 0, 0]], np.uint8))
+    >>> cmap.map(np.array([0, 1])).tolist()
+    [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]]
+    """
+    from napari.utils.colormaps import CyclicLabelColormap, DirectLabelColormap
+
+    rgba = np.ones((len(colours), 4), dtype=np.float32)
+    rgba[:, : min(colours.shape[1], 3)] = colours[:, :3] / 255.0
+    if colours.shape[1] == 4:
+        rgba[:, 3] = colours[:, 3] / 255.0
+    rgba[0] = 0.0
+    if 2 < len(colours) <= CYCLIC_MAX:
+        return CyclicLabelColormap(colors=rgba)
+    table = {i: rgba[i] for i in range(1, len(colours))}
+    table[0] = np.zeros(4, np.float32)
+    table[None] = np.zeros(4, np.float32)  # ids painted later: transparent until rebuilt
+    return DirectLabelColormap(color_dict=table)
+
+
 class LoadActions:
     """Load methods of :class:`~.index_widget.VoxelIndexWidget` (a mixin)."""
 
@@ -105,11 +139,17 @@ class LoadActions:
             self.image_edit.setText(str(image_path))
 
         def read(path, image_path, progress):
-            from labelprep.io import is_zarr_path, open_lazy, read_stack
+            from labelprep.io import is_zarr_path, open_lazy, read_label_stack, read_stack
 
             lazy = is_zarr_path(path) or Path(path).suffix.lower() == ".zarr"
-            # zarr / OME-Zarr stays lazy (dask): indexed chunk by chunk, never loaded whole
-            labels = open_lazy(path) if lazy else read_stack(path, progress=progress)
+            # zarr / OME-Zarr stays lazy (dask): indexed chunk by chunk, never loaded whole;
+            # colour-coded slices become ids, their colours kept for the layer
+            colours = None
+            if lazy:
+                labels = open_lazy(path)
+            else:
+                stack = read_label_stack(path, progress=progress)
+                labels, colours = stack.labels, stack.colours
             if labels.dtype.kind not in "biu":
                 if (
                     not lazy
@@ -131,12 +171,14 @@ class LoadActions:
                     "(a time series or multichannel stack: save one time point/channel)."
                 )
             image = read_stack(image_path, labels=False) if image_path else None
-            return Path(path), labels, image, image_path
+            # the colormap is made here, off the GUI thread (a second for 150k colours)
+            colours = None if colours is None else (colours, original_colours(colours))
+            return Path(path), labels, image, image_path, colours
 
         return self.tasks.start(read, path, image_path, on_done=self._on_loaded, label="Reading")
 
     def _on_loaded(self, result) -> None:
-        path, labels, image, image_path = result
+        path, labels, image, image_path, colours = result
         name = path.name.split(".")[0] or path.name
         if image is not None:
             if image.shape[: labels.ndim] != labels.shape and image.shape != labels.shape:
@@ -148,9 +190,12 @@ class LoadActions:
             if image_name == name:  # e.g. cells/labels.tif beside cells/labels.npy
                 image_name = f"{name} image"
             self.viewer.add_image(image, name=image_name, colormap="gray")
-        layer = self.viewer.add_labels(labels, name=name, opacity=0.6)
+        kwargs = {} if colours is None else {"colormap": colours[1],
+                                             "metadata": {COLOURS_KEY: colours[0]}}
+        layer = self.viewer.add_labels(labels, name=name, opacity=0.6, **kwargs)
         if not getattr(labels, "flags", None) or not labels.flags.writeable:
             layer.editable = False  # a read-only memory map (.npy): no painting
         self.set_layer(layer)
-        self.show_message(f"Loaded {path.name}: shape {labels.shape}, {labels.dtype}.")
+        coded = "" if colours is None else f", {len(colours[0]) - 1:,} colours -> ids"
+        self.show_message(f"Loaded {path.name}: shape {labels.shape}, {labels.dtype}{coded}.")
 
