@@ -732,3 +732,18 @@ def test_dask_input_is_dispatched_to_the_chunked_build():
     stack = rng.integers(0, 6, size=(6, 7, 8)).astype(np.int32)
     idx = LabelIndex.build(da.from_array(stack, chunks=(3, 4, 4)))
     assert_same_index(idx, LabelIndex.build(stack))
+
+
+def test_build_names_the_stack_label_image_and_takes_options_by_keyword():
+    stack = np.array([[1, 1, 0], [0, 2, 2]])
+    idx = LabelIndex.build(label_image=stack, background=0)
+    np.testing.assert_array_equal(idx.labels, [1, 2])
+    with pytest.warns(DeprecationWarning, match="label_image"):
+        old = LabelIndex.build(labels=stack)
+    np.testing.assert_array_equal(old.voxel_indices, idx.voxel_indices)
+    with pytest.raises(TypeError, match="once"):
+        LabelIndex.build(stack, labels=stack)
+    with pytest.raises(TypeError):
+        LabelIndex.build(stack, 0)  # options are keyword-only
+    with pytest.raises(TypeError, match="needs the labelled stack"):
+        LabelIndex.build()

@@ -384,7 +384,8 @@ def test_fused_multichannel_and_background_none(stack_name):
     for background in (0, None, 1):
         idx, df = build_and_measure(labels, image, properties=FUSED_PROPS,
                                     background=background, workers=2)
-        plain = measure(LabelIndex.build(labels, background), image, properties=FUSED_PROPS)
+        plain = measure(LabelIndex.build(labels, background=background), image,
+                        properties=FUSED_PROPS)
         assert "intensity_mean-2" in df and f"centroid_weighted-{labels.ndim - 1}-2" in df
         assert_same_measurements(df, plain)
 

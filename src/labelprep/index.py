@@ -200,19 +200,20 @@ class LabelIndex:
     @classmethod
     def build(
         cls,
-        labels: Any,
+        label_image: Any = None,
+        *,
         background: int | None = 0,
         progress: ProgressCallback | None = None,
-        *,
         workers: int | None = None,
         time_axis: int | None = None,
         image: Any = None,
+        labels: Any = None,
     ) -> LabelIndex:
         """Index every object of a labelled stack in two linear passes.
 
         Parameters
         ----------
-        labels : ndarray
+        label_image : ndarray
             Integer or bool array with at least one axis (2D, 3D or nD), any memory
             order. A float array is accepted only if every value is a whole number
             (labels are then reported as int64). A dask array is handed to
@@ -238,6 +239,9 @@ class LabelIndex:
             kept on the index (not saved) and used by :meth:`measure` when it is given
             this same array object; see :func:`labelprep.measure.build_and_measure`.
             Not used with ``time_axis`` or a dask stack (measure then reads the image).
+        labels : ndarray, deprecated
+            The old name of ``label_image`` (``idx.labels`` are the ids): still
+            accepted, with a ``DeprecationWarning``.
 
         Returns
         -------
@@ -265,17 +269,38 @@ class LabelIndex:
         transposed stacks are read in memory order; the voxels of each object are then
         sorted back to C order (an extra O(N log n) step).
 
+        See Also
+        --------
+        LabelIndex.measure : regionprops-style statistics of every object.
+        LabelIndex.flags : review flags (tiny, huge, fragmented, ...) per object.
+        labelprep.EditSession : edit the stack in place through the index, with undo.
+        labelprep.chunked.build_from_dask : the same index, chunk by chunk.
+        skimage.measure.regionprops : the per-object loop this replaces.
+
         Examples
         --------
         >>> idx = LabelIndex.build(np.array([[1, 1, 0], [0, 2, 2]]))
         >>> idx.labels, idx.counts
         (array([1, 2]), array([2, 2]))
         """
+        if labels is not None:
+            if label_image is not None:
+                raise TypeError("give the stack once: label_image (labels= is its old name)")
+            import warnings
+
+            warnings.warn("LabelIndex.build(labels=...) is deprecated: the stack is now "
+                          "called label_image (idx.labels are the ids)",
+                          DeprecationWarning, stacklevel=2)
+            label_image = labels
+        if label_image is None:
+            raise TypeError("LabelIndex.build() needs the labelled stack: label_image must be "
+                            "a NumPy array (or a dask array), got None")
+        labels = label_image
         if time_axis is not None:
             from .timelapse import TimeLapseIndex
 
-            return TimeLapseIndex.build(labels, time_axis, background, progress,
-                                        workers=workers)
+            return TimeLapseIndex.build(labels, time_axis, background=background,
+                                        progress=progress, workers=workers)
         if type(labels).__module__.split(".")[0] == "dask":
             if importlib.util.find_spec("labelprep.chunked") is None:
                 raise TypeError(

@@ -234,7 +234,8 @@ def build_and_measure(
                          "use LabelIndex.build(labels).measure() for geometry only")
     _check_properties(properties, True)
     _check_spacing(spacing, np.ndim(labels))
-    idx = LabelIndex.build(labels, background, progress, workers=workers, image=image)
+    idx = LabelIndex.build(labels, background=background, progress=progress,
+                             workers=workers, image=image)
     return idx, measure(idx, image, spacing, properties)
 
 

@@ -76,9 +76,9 @@ class TimeLapseIndex:
         cls,
         stack: Any,
         time_axis: int = 0,
+        *,
         background: int | None = 0,
         progress: ProgressCallback | None = None,
-        *,
         workers: int | None = None,
     ) -> TimeLapseIndex:
         """Index every time point of ``stack`` (``LabelIndex.build`` on each frame).
@@ -136,8 +136,9 @@ class TimeLapseIndex:
             def inner(done: int, tot: int, base: int = t * frame_size) -> None:
                 report(progress, base + done * frame_size // max(tot, 1), total)
 
-            frames.append(LabelIndex.build(frame, background, None if progress is None
-                                           else inner, workers=workers))
+            frames.append(LabelIndex.build(frame, background=background,
+                                           progress=None if progress is None else inner,
+                                           workers=workers))
             report(progress, (t + 1) * frame_size, total)
         return cls(frames, axis)
 
