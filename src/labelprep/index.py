@@ -722,7 +722,11 @@ class _Plan:
         coordinates of its fixed axes and the flat index of its first voxel."""
         lead = self.view.shape[: self.k]
         idx = np.unravel_index(b, lead) if lead else ()
-        a2d = self.view[tuple(int(i) for i in idx)].reshape(self.rows, self.cols, copy=False)
+        sub = self.view[tuple(int(i) for i in idx)]
+        # a view, never a copy (``reshape(copy=False)`` needs NumPy >= 2.1)
+        a2d = sub.reshape(self.rows, self.cols)
+        if a2d.size and not np.may_share_memory(a2d, sub):  # pragma: no cover
+            raise AssertionError("block reshape copied the stack")
         coord0 = np.zeros(self.nslots, dtype=np.int64)
         flat0 = 0
         for j, i in enumerate(idx):

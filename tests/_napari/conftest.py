@@ -2,8 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pytest
+
+
+@dataclass
+class MouseEvent:
+    """A stand-in for the vispy mouse event napari hands to layer mouse callbacks
+    (napari's own test helper is private): pass it to the public
+    ``napari.utils.interactions.mouse_*_callbacks``."""
+
+    type: str
+    is_dragging: bool = False
+    button: int | None = None
+    modifiers: list = field(default_factory=list)
+    position: tuple = (0, 0)  # world coordinates
+    pos: np.ndarray = field(default_factory=lambda: np.zeros(2))  # canvas coordinates
+    view_direction: list | None = None
+    up_direction: list | None = None
+    dims_displayed: list = field(default_factory=lambda: [0, 1])
+    delta: tuple | None = None
+    native: object = None
+    handled: bool = False
+
+
+class EventProxy:
+    """What the viewer hands a drag callback: a proxy whose ``__wrapped__`` napari's
+    ``mouse_*_callbacks`` re-point at each new event of the drag, so the generator's
+    ``event`` follows the mouse (napari's own proxy class is private)."""
+
+    def __init__(self, event):
+        object.__setattr__(self, "__wrapped__", event)
+
+    def __getattr__(self, name):
+        return getattr(self.__wrapped__, name)
+
+    def __setattr__(self, name, value):
+        if name == "__wrapped__":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.__wrapped__, name, value)
+
+
+def mouse_event(**kwargs) -> EventProxy:
+    """A :class:`MouseEvent` as a layer's mouse callbacks receive it."""
+    return EventProxy(MouseEvent(**kwargs))
 
 
 def assert_not_blank(shot: np.ndarray) -> None:

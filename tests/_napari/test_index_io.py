@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import napari
 import numpy as np
 import pytest
 
@@ -65,7 +66,7 @@ def test_reader_declines_foreign_files(saved, tmp_path):
 def test_viewer_open_shows_stats_on_hover(viewer, saved):
     path, labels, idx = saved
     [layer] = viewer.open(path, plugin="napari-labelprep")
-    assert layer._type_string == "labels"
+    assert isinstance(layer, napari.layers.Labels)
     np.testing.assert_array_equal(layer.data, labels)
     L = int(idx.labels[3])
     position = tuple(np.argwhere(labels == L)[0])

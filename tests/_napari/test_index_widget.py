@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import (
     mouse_move_callbacks,
     mouse_press_callbacks,
@@ -16,7 +15,10 @@ from napari.utils.interactions import (
 from qtpy.QtCore import QItemSelectionModel, Qt
 
 from labelprep import LabelIndex
+from labelprep._napari._compat import camera
 from labelprep._napari.index_widget import VoxelIndexWidget
+
+from .conftest import mouse_event
 
 TIMEOUT = 30_000  # ms
 
@@ -45,12 +47,12 @@ def click(layer, position, *, dims_displayed, view_direction=None, drag_to=None,
     """Simulate press (+ optional drag) + release on ``layer`` like napari's own tests."""
     common = {"view_direction": view_direction, "dims_displayed": list(dims_displayed),
               "modifiers": list(modifiers)}
-    press = read_only_mouse_event(
+    press = mouse_event(
         type="mouse_press", position=tuple(position), pos=np.zeros(2), **common
     )
     mouse_press_callbacks(layer, press)
     if drag_to is not None:
-        move = read_only_mouse_event(
+        move = mouse_event(
             type="mouse_move",
             is_dragging=True,
             position=tuple(position),
@@ -58,7 +60,7 @@ def click(layer, position, *, dims_displayed, view_direction=None, drag_to=None,
             **common,
         )
         mouse_move_callbacks(layer, move)
-    release = read_only_mouse_event(
+    release = mouse_event(
         type="mouse_release",
         position=tuple(position),
         pos=np.zeros(2) if drag_to is None else np.asarray(drag_to, float),
@@ -149,7 +151,7 @@ def assert_selected(widget, viewer, layer, labels, L, scale=(1, 1, 1), translate
     rows = widget.table.selectionModel().selectedRows()
     assert [widget.model.label_at(r.row()) for r in rows] == [L]
     centre = bbox_centre(labels, L) * np.asarray(scale) + np.asarray(translate)
-    cam = np.asarray(viewer.scene.camera.center)
+    cam = np.asarray(camera(viewer).center)
     if viewer.dims.ndisplay == 2:
         np.testing.assert_allclose(cam[-2:], centre[-2:], atol=1e-6)
         # the slice cuts the object
@@ -165,10 +167,10 @@ def test_click_selects_in_2d(viewer, qtbot, small):
     L = pick_object(labels)
     z, y, x = np.argwhere(labels == L)[len(np.argwhere(labels == L)) // 2]
     viewer.dims.set_point(0, z)
-    before_zoom = viewer.scene.camera.zoom
+    before_zoom = camera(viewer).zoom
     click(layer, (z, y, x), dims_displayed=(1, 2))
     assert_selected(widget, viewer, layer, labels, L)
-    assert viewer.scene.camera.zoom > before_zoom  # zoomed in on the object
+    assert camera(viewer).zoom > before_zoom  # zoomed in on the object
     # clicking the background selects nothing new
     bz, by, bx = np.argwhere(labels == 0)[0]
     viewer.dims.set_point(0, bz)
@@ -197,7 +199,7 @@ def test_click_selects_on_a_2d_layer(viewer, qtbot, small):
     y, x = np.argwhere(plane == L)[0]
     click(layer, (y, x), dims_displayed=(0, 1))
     assert layer.selected_label == L and widget.current_row_label() == L
-    np.testing.assert_allclose(viewer.scene.camera.center[-2:], bbox_centre(plane, L))
+    np.testing.assert_allclose(camera(viewer).center[-2:], bbox_centre(plane, L))
     assert widget.model.columns == [
         "label",
         "voxels",
@@ -229,7 +231,7 @@ def test_click_selects_in_3d(viewer, qtbot, small):
     widget, layer = make_widget(viewer, qtbot, labels)
     viewer.dims.ndisplay = 3
     dims_displayed = tuple(viewer.dims.displayed)
-    view = viewer.scene.camera.calculate_nd_view_direction(3, dims_displayed)
+    view = camera(viewer).calculate_nd_view_direction(3, dims_displayed)
     hits = first_hit_along_z(labels, view)
     (y, x), L = next(iter(sorted(hits.items(), key=lambda kv: -np.sum(labels == kv[1]))))
     click(layer, (labels.shape[0] / 2, y, x), dims_displayed=dims_displayed, view_direction=view)
@@ -258,10 +260,10 @@ def test_click_in_paint_mode_paints_not_selects(viewer, qtbot, small):
     viewer.dims.set_point(0, z)
     layer.mode = "paint"
     layer.selected_label = 999
-    centre = tuple(viewer.scene.camera.center)
+    centre = tuple(camera(viewer).center)
     click(layer, (z, y, x), dims_displayed=(1, 2))
     assert layer.selected_label == 999
-    assert tuple(viewer.scene.camera.center) == centre
+    assert tuple(camera(viewer).center) == centre
     assert widget.stale  # the click painted
 
 
@@ -312,10 +314,10 @@ def test_layer_selection_drives_table(viewer, qtbot, small):
     # while painting, the table follows but the view does not jump
     M = pick_object(labels, rank=6)
     layer.mode = "paint"
-    centre = tuple(viewer.scene.camera.center)
+    centre = tuple(camera(viewer).center)
     layer.selected_label = M
     assert widget.current_row_label() == M
-    assert tuple(viewer.scene.camera.center) == centre
+    assert tuple(camera(viewer).center) == centre
 
 
 def test_selection_reads_only_the_index_summary(viewer, qtbot, small, monkeypatch):

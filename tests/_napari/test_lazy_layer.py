@@ -58,7 +58,7 @@ def test_zarr_opens_as_a_lazy_labels_layer(viewer, zarr_stack):
     path, labels = zarr_stack
     with dask.config.set({"array.chunk-size": CHUNK_SIZE}):
         layer = _open_with_plugin_reader(viewer, path)
-    assert layer._type_string == "labels" and layer.name == "cells"
+    assert type(layer).__name__ == "Labels" and layer.name == "cells"
     assert isinstance(layer.data, da.Array) and layer.data.npartitions > 1
     assert layer.data.shape == labels.shape and layer.data.dtype == labels.dtype
     viewer.dims.set_point(0, 10)
@@ -67,7 +67,7 @@ def test_zarr_opens_as_a_lazy_labels_layer(viewer, zarr_stack):
 
     # napari's own zarr reader gives the same lazy layer when asked for labels
     [builtin] = viewer.open(str(path), plugin="napari", layer_type="labels")
-    assert builtin._type_string == "labels" and isinstance(builtin.data, da.Array)
+    assert type(builtin).__name__ == "Labels" and isinstance(builtin.data, da.Array)
 
 
 def test_reader_declines_other_folders(tmp_path, zarr_stack):
@@ -97,7 +97,7 @@ def test_manifest_reader_if_registered(viewer, zarr_stack):
         pytest.skip("zarr reader not registered in napari.yaml yet")
     path, _labels = zarr_stack
     [layer] = viewer.open(str(path), plugin="napari-labelprep")
-    assert layer._type_string == "labels" and isinstance(layer.data, da.Array)
+    assert type(layer).__name__ == "Labels" and isinstance(layer.data, da.Array)
 
 
 def test_voxel_index_dock_builds_on_the_lazy_layer(viewer, qtbot, zarr_stack):

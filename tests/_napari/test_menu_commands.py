@@ -13,6 +13,7 @@ import pytest
 from app_model.expressions import parse_expression
 
 from labelprep import LabelIndex
+from labelprep._napari._compat import dock_widgets
 from labelprep._napari.menu_commands import MEASURE_PROPERTIES
 from labelprep.measure import measure
 
@@ -49,7 +50,7 @@ def _click(viewer, command_id, qtbot) -> None:
 
 
 def _dock(viewer, name):
-    found = [w for title, w in viewer.window.dock_widgets.items() if name in title]
+    found = [w for title, w in dock_widgets(viewer.window).items() if name in title]
     return found[0] if found else None
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from labelprep._commands.demo import PLUGIN, WIDGETS, open_demo
+from labelprep._napari._compat import dock_widgets
 
 from .conftest import assert_not_blank
 
@@ -14,9 +15,9 @@ from .conftest import assert_not_blank
 @pytest.mark.parametrize("sample", ["cells3d", "photo2d"])
 def test_each_widget_docks_with_each_sample(viewer, qtbot, widget_name, sample):
     layers = viewer.open_sample(PLUGIN, sample)
-    assert [layer._type_string for layer in layers] == ["image", "labels"]
+    assert [type(layer).__name__ for layer in layers] == ["Image", "Labels"]
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
-    assert widget in viewer.window.dock_widgets.values()
+    assert widget in dock_widgets(viewer.window).values()
     shot = viewer.screenshot(canvas_only=True)
     assert_not_blank(shot)
 
@@ -32,7 +33,7 @@ def test_sample_layers_hold_the_generated_data(viewer):
 
 def test_demo_docks_all_four_widgets(viewer, qtbot):
     open_demo(viewer, "cells3d")
-    docked = set(viewer.window.dock_widgets.keys())
+    docked = set(dock_widgets(viewer.window).keys())
     for name in WIDGETS:
         assert any(name in title for title in docked), (name, docked)
     assert viewer.layers["cells labels"].data.ndim == 3

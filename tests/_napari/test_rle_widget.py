@@ -109,7 +109,7 @@ def test_save_then_decode_file_into_a_new_layer(photo_widget, qtbot, photo, view
         wait_idle(qtbot, widget)
         assert len(viewer.layers) == n + 1
         layer = viewer.layers[f"saved{int(compact)}"]
-        assert layer._type_string == "labels"
+        assert type(layer).__name__ == "Labels"
         np.testing.assert_array_equal(layer.data, mask)
 
 

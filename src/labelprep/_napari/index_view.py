@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._compat import camera as camera_of
+from ._compat import viewbox_size
+
 __all__ = ["focus_object", "plane_inside", "plane_most", "world_box"]
 
 
@@ -142,14 +145,14 @@ def focus_object(
         dims.set_point([a + offset for a in plane], [float(centre[a]) for a in plane])
     if not move_camera or not displayed_layer:
         return
-    camera = viewer.scene.camera
+    camera = camera_of(viewer)
     current = list(camera.center)[-len(displayed_world) :]
     new_centre = []
     for k, a in enumerate(displayed_world):
         new_centre.append(float(centre[a - offset]) if a - offset >= 0 else float(current[k]))
     extent = np.array([size[a] for a in displayed_layer], dtype=float)
     extent[extent <= 0] = 1.0
-    canvas = np.asarray(viewer.canvas.viewbox_size(viewer.layers), dtype=float)
+    canvas = viewbox_size(viewer)
     if dims.ndisplay == 2:
         zoom = fill * float(np.min(canvas / extent[-2:]))
     else:
