@@ -112,7 +112,10 @@ def measure_objects(viewer: Viewer, layer: Layer | None = None):
         index = LabelIndex.build(layer_data(labels), background=background, progress=report)
         table = measure(index, spacing=tuple(float(s) for s in labels.scale),
                         properties=MEASURE_PROPERTIES)
-    features = features_for(table)
+    from .index_model import merge_features
+
+    # other plugins' columns are kept (merged on label); ours are replaced
+    features = merge_features(labels.features, features_for(table), table.columns)
     labels.features = features
     show_info(f"Label Prep: measured {len(table)} objects of '{labels.name}' "
               "into its features.")
