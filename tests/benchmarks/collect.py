@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ROOT / "docs" / "benchmarks"
-ORDER = ["index", "index_select", "chunked", "rle", "presize", "patches"]
+ORDER = ["index", "index_select", "chunked", "rle", "presize", "patches", "safety",
+         "core_modules", "read_stack"]
 
 HEADER = """# Benchmarks
 
