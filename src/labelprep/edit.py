@@ -104,6 +104,11 @@ class EditSession:
     ``index.subset(index.labels)``, a copy). With ``background=None`` every value is an
     object, so deleting merges voxels into the row of 0 (O(voxels of 0)) and 0 itself
     cannot be deleted.
+
+    See Also
+    --------
+    labelprep.LabelIndex.build : the index the session keeps current.
+    labelprep.qa.flags : which objects to look at.
     """
 
     def __init__(self, labels: np.ndarray, index: LabelIndex | None = None, *,

@@ -125,6 +125,11 @@ def measure(
     not visited again (except for the median): the image must not have been modified in
     place since the build.
 
+    See Also
+    --------
+    build_and_measure : build the index and measure in one pass.
+    skimage.measure.regionprops_table : the same columns, one Python loop per object.
+
     Examples
     --------
     >>> from labelprep import LabelIndex

@@ -569,6 +569,10 @@ class PatchSampler:
     workers : int, optional
         Number of loader threads (default: ``min(2, os.cpu_count())``).
 
+    See Also
+    --------
+    labelprep.presize.folder : downscale the dataset once before sampling.
+
     Examples
     --------
     >>> import numpy as np

@@ -259,6 +259,11 @@ def image(
     ndarray
         Same dtype and number of channels as ``img``.
 
+    See Also
+    --------
+    folder : a whole dataset, in parallel, with masks.
+    mask : the same for a label mask.
+
     Examples
     --------
     >>> rgb = np.zeros((480, 640, 3), np.uint8)
@@ -1151,6 +1156,11 @@ def folder(
     a source: such files fail alone, with the reason). Temporary files that a killed run
     left in ``dst`` and ``masks_out`` are removed first (``FolderReport.removed``).
     Corrupt or truncated sources fail alone; the others are written.
+
+    See Also
+    --------
+    image : one image.
+    mask : one segmentation mask, never interpolated.
     """
     t0 = time.perf_counter()
     size = _check_size(size)

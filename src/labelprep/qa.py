@@ -106,6 +106,11 @@ def flags(
 
         then ``voxels``, ``fill`` (voxels / bounding-box volume) and ``components``.
         ``table.attrs["thresholds"]`` holds the thresholds used.
+
+    See Also
+    --------
+    labelprep.EditSession : fix what the flags find.
+    labelprep.LabelIndex.measure : the objects' statistics.
     """
     import pandas as pd
 

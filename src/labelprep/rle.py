@@ -443,6 +443,12 @@ def encode(
         disagree). ``mask`` must not change during the call: an edit that keeps the
         number of runs cannot be detected (pass a copy if something may edit it).
 
+    See Also
+    --------
+    decode : the inverse.
+    compact : the COCO string form of the counts.
+    pycocotools.mask.encode : the binary-mask encoder this matches byte for byte.
+
     Examples
     --------
     >>> encode(np.array([[0, 3], [0, 3]], np.uint8))
@@ -502,6 +508,10 @@ def decode(
         If ``r`` is malformed: missing keys, bad size or dtype, counts that are
         negative, not integers or do not sum to the size, values that do not fit the
         dtype, ``values``/``counts`` of different lengths, bad compact strings.
+
+    See Also
+    --------
+    encode : the inverse.
 
     Examples
     --------

@@ -130,3 +130,20 @@ def test_real_key_presses_edit_and_undo(viewer, qtbot, small):
     queue = widget.review_queue().tolist()
     qtbot.keyClick(canvas, Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier)  # review: Next
     assert widget.focus_label == queue[queue.index(a) + 1]
+
+
+def test_relabel_and_remove_small_have_key_bindings(viewer, qtbot, small):
+    _, labels = small
+    widget, layer = make_widget(viewer, qtbot, labels)
+    keymap = {str(k).replace("+", "-").lower(): f for k, f in viewer.keymap.items()}
+    a, _ = two_objects(labels)
+    widget.select_label(a)
+    widget.edit_panel.relabel_value.setValue(901)
+    keymap["alt-l"](viewer)
+    assert 901 in widget.index and a not in widget.index
+    assert (layer.data == 901).sum() == (labels == a).sum()
+    ids, counts = np.unique(layer.data[layer.data != 0], return_counts=True)
+    widget.edit_panel.min_voxels.setValue(int(np.median(counts)))
+    keymap["alt-r"](viewer)
+    assert widget.index.counts.min() >= int(np.median(counts))
+    assert_index_matches(widget, layer)

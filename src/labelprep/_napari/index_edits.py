@@ -19,7 +19,8 @@ from .index_objects import NARROW_SPIN_BOX
 __all__ = ["EDIT_KEYS", "EditActions", "EditPanel"]
 
 #: Viewer key bindings of the edits (napari key names).
-EDIT_KEYS = {"delete": "Alt-D", "merge": "Alt-M", "split": "Alt-S"}
+EDIT_KEYS = {"delete": "Alt-D", "merge": "Alt-M", "split": "Alt-S",
+             "relabel": "Alt-L", "remove small": "Alt-R"}
 
 
 class EditPanel(QGroupBox):
@@ -41,6 +42,8 @@ class EditPanel(QGroupBox):
         self.relabel_value.setRange(0, 2**31 - 1)
         self.relabel_value.setStyleSheet(NARROW_SPIN_BOX)
         self.relabel_button = QPushButton("Relabel to")
+        self.relabel_button.setToolTip(
+            f"Give the selected object this label ({EDIT_KEYS['relabel']})")
         grid.addWidget(self.relabel_button, 1, 0)
         grid.addWidget(self.relabel_value, 1, 1, 1, 2)
         self.min_voxels = QSpinBox()
@@ -48,7 +51,8 @@ class EditPanel(QGroupBox):
         self.min_voxels.setValue(50)
         self.min_voxels.setStyleSheet(NARROW_SPIN_BOX)
         self.remove_small_button = QPushButton("Remove below")
-        self.remove_small_button.setToolTip("Delete every object with fewer voxels")
+        self.remove_small_button.setToolTip(
+            f"Delete every object with fewer voxels ({EDIT_KEYS['remove small']})")
         grid.addWidget(self.remove_small_button, 2, 0)
         grid.addWidget(self.min_voxels, 2, 1)
         grid.addWidget(QLabel("voxels"), 2, 2)
@@ -78,9 +82,15 @@ class EditActions:
         self._edit_marks: list[tuple[int, int]] = []  # (napari undo length, session steps)
         self._undone_marks: list[tuple[int, int]] = []  # the same after their undo, for redo
         self._editing = False
+        actions = {
+            "delete": lambda v: self.delete_selected(),
+            "merge": lambda v: self.merge_selected(),
+            "split": lambda v: self.split_selected(),
+            "relabel": lambda v: self.relabel_selected(panel.relabel_value.value()),
+            "remove small": lambda v: self.remove_small(panel.min_voxels.value()),
+        }
         for name, key in EDIT_KEYS.items():
-            self.viewer.bind_key(key, lambda v, n=name: getattr(self, f"{n}_selected")(),
-                                 overwrite=True)
+            self.viewer.bind_key(key, actions[name], overwrite=True)
             self._review_keys.append(key)
 
     @property

@@ -272,6 +272,11 @@ def coco(
     ImportError
         ``polygons=True`` without scikit-image.
 
+    See Also
+    --------
+    read_coco : read such a file back.
+    crops : per-object image and mask crops.
+
     Examples
     --------
     >>> m = np.array([[0, 5, 5], [0, 5, 0]], np.uint16)

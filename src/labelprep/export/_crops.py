@@ -208,6 +208,11 @@ def crops(
     NotADirectoryError
         ``out`` exists and is not a folder.
 
+    See Also
+    --------
+    coco : COCO instance annotations of the same objects.
+    labelprep.LabelIndex.bbox : one object's box.
+
     Examples
     --------
     >>> labels = np.zeros((8, 8), np.uint8); labels[2:4, 3:6] = 1

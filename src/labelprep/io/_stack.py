@@ -307,6 +307,12 @@ def read_label_stack(
         Missing path; unreadable or JPEG file, slices of mixed shape/dtype (naming the
         file); an empty folder.
 
+    See Also
+    --------
+    read_stack : the same, the ids only.
+    open_lazy_labels : for stacks bigger than memory.
+    colours_to_labels : the colour-to-id mapping.
+
     Examples
     --------
     >>> import tempfile, pathlib
