@@ -108,3 +108,12 @@ def test_write_failure_exit_1(tmp_path, stack, monkeypatch, capsys):
     monkeypatch.setattr(io, "atomic_open", refuse)
     assert run([str(path), "--csv", str(tmp_path / "flags.csv"), "--quiet"]) == 1
     assert "disk full" in capsys.readouterr().err
+
+
+def test_an_undecodable_path_is_a_printable_one_line_error(tmp_path, capsys):
+    import os
+
+    missing = tmp_path / os.fsdecode(b"stack-\xff.tif")  # not valid UTF-8 on disk
+    assert run([str(missing), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("labelprep qa: error:") and "\\udcff" in err and "\n" not in err

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from . import fail
+
 
 def _background(text: str) -> int | None | tuple[int, ...]:
     """An integer label value, 'none', or a colour: ``R,G,B[,A]`` or ``#rrggbb[aa]``."""
@@ -75,10 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    from ..errors import _shown
-
-    print(f"labelprep index: error: {_shown(message)}", file=sys.stderr)
-    return code
+    return fail("index", message, code)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

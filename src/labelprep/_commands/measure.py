@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import fail
 from .index import _background
 
 
@@ -51,10 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    from ..errors import _shown
-
-    print(f"labelprep measure: error: {_shown(message)}", file=sys.stderr)
-    return code
+    return fail("measure", message, code)
 
 
 def run(args: argparse.Namespace) -> int:

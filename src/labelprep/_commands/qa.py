@@ -17,10 +17,10 @@ unsuitable input or arguments, 1 if the CSV cannot be written.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from . import fail
 from .index import _background
 
 
@@ -124,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
         table = flags(idx, tiny=args.tiny, huge=args.huge, spread=args.spread,
                       low_fill=args.low_fill, connectivity=args.connectivity)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"labelprep qa: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("qa", str(exc), 2)
     t1 = time.perf_counter()
 
     if args.csv is not None:
@@ -134,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
             with io.atomic_open(args.csv, "w", newline="") as f:
                 out.to_csv(f, index=False)
         except OSError as exc:
-            print(f"labelprep qa: error: {exc}", file=sys.stderr)
-            return 1
+            return fail("qa", str(exc), 1)
     print(f"{summary(table)} ({t1 - t0:.2f} s)")
     if args.csv is not None:
         print(f"wrote {args.csv}")
