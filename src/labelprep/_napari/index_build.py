@@ -89,11 +89,9 @@ class BuildActions:
         colours = (self.layer.metadata or {}).get(COLOURS_KEY) if self.layer is not None \
             else None
         if colours is not None and "colour" not in table:
-            from labelprep.io import hex_colours
-
             ids = table["label"].to_numpy()
             known = (ids >= 0) & (ids < len(colours))
-            names = np.array(hex_colours(colours), dtype=object)
+            names = self._colour_names(colours)
             table.insert(1, "colour", np.where(known, names[np.clip(ids, 0, len(colours) - 1)],
                                                ""))
         table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
@@ -109,6 +107,16 @@ class BuildActions:
             layer.features = merge_features(layer.features, features_for(table), own)
         self._on_size_range()
         self.objects_panel.show_selection(self.selected_labels, self.focus_label)
+
+    def _colour_names(self, colours: np.ndarray) -> np.ndarray:
+        """``#rrggbb`` of each row of a colour table, made once per table (the table is
+        shown again after every edit, mark load and time step)."""
+        cached = getattr(self, "_colour_names_of", None)
+        if cached is None or cached[0] is not colours:
+            from labelprep.io import hex_colours
+
+            self._colour_names_of = (colours, np.array(hex_colours(colours), dtype=object))
+        return self._colour_names_of[1]
 
     def _clear_index(self) -> None:
         self._drop_timelapse()

@@ -64,10 +64,11 @@ class SelectActions:
                          lead=() if self.frame_t is None else (self.frame_t,),
                          min_extent=self.zoom_min_extent, move_slice=not keep_slice,
                          plane="most")
+        before = self.selected_labels
         if not keep_selection:
-            self.state.set_selection([label])
-        if not _from_table:
-            self.objects_panel.show_selection(self.selected_labels, label)
+            self.state.set_selection([label])  # a change shows itself (selection_changed)
+        if not _from_table and self.selected_labels == before:
+            self.objects_panel.show_selection(before, label)  # the row made current
         self.label_edit.setText(str(label))
         if self.stale:
             self.show_message("The index is stale: positions may be out of date. Rebuild it.")
