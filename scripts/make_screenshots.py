@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "scripts" / "screenshots"
+sys.path.insert(0, str(SHOTS))  # the shots' shared staging (_stage.py)
 WINDOW_SIZE = (1500, 950)
 
 

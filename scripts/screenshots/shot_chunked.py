@@ -5,14 +5,13 @@ from pathlib import Path
 
 import dask
 import zarr
+from _stage import voxel_index_dock
 from qtpy.QtCore import Qt
 
-from labelprep._napari._compat import qt_window
 from labelprep._napari.zarr_io import get_zarr_reader
 from labelprep.samples import cells_3d
 
 OUTPUT = "docs/images/chunked.png"
-PLUGIN = "napari-labelprep"
 
 
 def stage(viewer, wait_until):
@@ -26,11 +25,7 @@ def stage(viewer, wait_until):
     with dask.config.set({"array.chunk-size": "1MiB"}):
         [(data, meta, _kind)] = get_zarr_reader(str(path))(str(path))
     layer = viewer.add_labels(data, **meta)
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
-    widget.set_layer(layer)
-    widget.build_index()
-    wait_until(lambda: not widget.busy and widget.index is not None, 120)
+    widget = voxel_index_dock(viewer, wait_until, 560, layer=layer)
     widget.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
     row = 3
     widget.table.selectRow(row)

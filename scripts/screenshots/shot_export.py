@@ -1,20 +1,15 @@
 """docs/images/export.png: three objects sent to their own Labels layer from the Voxel
 index dock (its Export box: Crops..., COCO..., Objects to layer) on cells3d."""
 
+from _stage import PLUGIN, voxel_index_dock
 from qtpy.QtCore import Qt
 
-from labelprep._napari._compat import qt_window
-
 OUTPUT = "docs/images/export.png"
-PLUGIN = "napari-labelprep"
 
 
 def stage(viewer, wait_until):
     viewer.open_sample(PLUGIN, "cells3d")
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
-    widget.build_index()
-    wait_until(lambda: not widget.busy and widget.index is not None, 120)
+    widget = voxel_index_dock(viewer, wait_until, 560)
     widget.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
     widget.table.selectRow(0)
     for row in (0, 1, 2):

@@ -1,12 +1,10 @@
 """docs/images/measure.png: the Voxel index dock's Measure box on cells3d: intensity
 statistics of the grey-level image per object, in the table and the layer's features."""
 
+from _stage import PLUGIN, voxel_index_dock
 from qtpy.QtCore import Qt
 
-from labelprep._napari._compat import qt_window
-
 OUTPUT = "docs/images/measure.png"
-PLUGIN = "napari-labelprep"
 
 
 def stage(viewer, wait_until):
@@ -14,10 +12,7 @@ def stage(viewer, wait_until):
     layer = viewer.layers["cells labels"]
     layer.scale = (2.0, 0.5, 0.5)
     viewer.layers["cells image"].scale = (2.0, 0.5, 0.5)
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    qt_window(viewer).resizeDocks([dock], [520], Qt.Orientation.Horizontal)
-    widget.build_index()
-    wait_until(lambda: not widget.busy and widget.index is not None, 120)
+    widget = voxel_index_dock(viewer, wait_until, 520)
     widget.measure_panel.set_properties(["area", "intensity_mean", "intensity_max",
                                          "intensity_std"])
     widget.measure_objects()
@@ -25,4 +20,4 @@ def stage(viewer, wait_until):
     widget.table.sortByColumn(widget.model.columns.index("intensity_mean"),
                               Qt.SortOrder.DescendingOrder)
     widget.select_label(widget.model.label_at(0))
-    widget._scroll_area.ensureWidgetVisible(widget.measure_panel)
+    widget.scroll_to(widget.measure_panel)

@@ -1,19 +1,14 @@
 """docs/images/voxel-index.png: the Voxel index dock with one object selected on cells3d."""
 
+from _stage import PLUGIN, voxel_index_dock
 from qtpy.QtCore import Qt
 
-from labelprep._napari._compat import qt_window
-
 OUTPUT = "docs/images/voxel-index.png"
-PLUGIN = "napari-labelprep"
 
 
 def stage(viewer, wait_until):
     viewer.open_sample(PLUGIN, "cells3d")
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Voxel index")
-    qt_window(viewer).resizeDocks([dock], [560], Qt.Orientation.Horizontal)
-    widget.build_index()
-    wait_until(lambda: not widget.busy and widget.index is not None, 120)
+    widget = voxel_index_dock(viewer, wait_until, 560)
     # biggest objects first, then pick one from the table as a user would
     widget.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
     row = 2

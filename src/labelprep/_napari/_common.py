@@ -146,6 +146,12 @@ class DockWidget(QWidget):
         self._scroll_area = area
         return body
 
+    def scroll_to(self, widget: QWidget) -> None:
+        """Scroll the dock's body so that ``widget`` (one of its parts) is in view."""
+        area = getattr(self, "_scroll_area", None)
+        if area is not None:
+            area.ensureWidgetVisible(widget)
+
     def minimumSizeHint(self):  # noqa: N802 - Qt's name
         """As wide as the controls, as low as a few rows (the rest scrolls)."""
         hint = super().minimumSizeHint()
