@@ -27,6 +27,26 @@ def machine_info() -> dict:
     return {"cores": os.cpu_count(), "cpu": cpu, "ram_gib": ram_gib, "load": load}
 
 
+def run_stamp(versions: str) -> dict:
+    """:func:`machine_info` plus the time and ``versions`` of this run, also printed."""
+    import datetime as dt
+
+    mach = {**machine_info(), "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "versions": versions}
+    print(f"{mach['date']}  {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']:.0f} GiB "
+          f"RAM, load {mach['load']:.1f}\n{mach['versions']}", flush=True)
+    return mach
+
+
+def publish(text: str, out) -> None:
+    """Print a benchmark's report, and write it to ``out`` too (a path, or None)."""
+    print("\n" + text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out}")
+
+
 def machine() -> str:
     """One line for a benchmark report: cores, CPU, RAM and Python version."""
     m = machine_info()

@@ -34,7 +34,6 @@ markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import statistics
@@ -43,7 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _bench import blob_stack, machine_info
+from _bench import blob_stack, publish, run_stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "measure"
@@ -300,22 +299,11 @@ def main(argv=None) -> int:
     import numba
     import skimage
 
-    mach = {
-        **machine_info(),
-        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "versions": f"Python {platform.python_version()}, NumPy {np.__version__}, "
-                    f"numba {numba.__version__}, scikit-image {skimage.__version__}",
-    }
-    print(f"{mach['date']}  {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']:.0f} GiB "
-          f"RAM, load {mach['load']:.1f}\n{mach['versions']}", flush=True)
+    mach = run_stamp(f"Python {platform.python_version()}, NumPy {np.__version__}, "
+                     f"numba {numba.__version__}, scikit-image {skimage.__version__}")
     r = bench_blobs(shape, args)
     big = None if args.no_big else bench_big(big_shape, args)
-    text = report(r, big, mach)
-    print("\n" + text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"wrote {args.out}")
+    publish(report(r, big, mach), args.out)
     return 0
 
 

@@ -35,7 +35,6 @@ The slices are made once and cached in ``bench-data/read_stack/`` (gitignored).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import statistics
@@ -45,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from _bench import blob_stack, machine_info
+from _bench import blob_stack, publish, run_stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench-data" / "read_stack"
@@ -305,25 +304,14 @@ def main(argv=None) -> int:
     import PIL
     import tifffile
 
-    mach = {
-        **machine_info(),
-        "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "versions": f"Python {platform.python_version()}, NumPy {np.__version__}, numba "
-                    f"{numba.__version__}, Pillow {PIL.__version__}, tifffile "
-                    f"{tifffile.__version__}",
-    }
-    print(f"{mach['date']}  {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']:.0f} GiB "
-          f"RAM, load {mach['load']:.1f}\n{mach['versions']}", flush=True)
+    mach = run_stamp(f"Python {platform.python_version()}, NumPy {np.__version__}, numba "
+                     f"{numba.__version__}, Pillow {PIL.__version__}, tifffile "
+                     f"{tifffile.__version__}")
     folders = make_folders(args.slices, args.tiff_compression)
     if args.make_only:
         return 0
     results = [bench_format(k, folders[k], args) for k in args.formats]
-    text = report(results, mach, args)
-    print("\n" + text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"wrote {args.out}")
+    publish(report(results, mach, args), args.out)
     return 0
 
 
