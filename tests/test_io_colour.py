@@ -218,6 +218,20 @@ def test_corrupt_slice_named(tmp_path, rng, colour):
         io.read_label_stack(folder, workers=2)
 
 
+def test_first_failing_slice_is_named_and_a_multi_page_tiff_slice_refused(tmp_path, rng):
+    planes = rng.integers(0, 300, (40, 20, 30), dtype=np.uint16)
+    folder = save_folder(tmp_path / "s", planes, ".tif")
+    for z in (31, 7, 22):
+        (folder / f"z{z}.tif").write_bytes(b"not a tiff")
+    for workers in (1, 2):
+        with pytest.raises(io.ImageReadError, match=r"z7\.tif"):
+            io.read_label_stack(folder, workers=workers)
+    two = save_folder(tmp_path / "two", planes[:5], ".tif")
+    tifffile.imwrite(two / "z3.tif", planes[3:5])  # two pages: not one slice
+    with pytest.raises(io.ImageReadError, match=r"z3\.tif.*shape \(2, 20, 30\)"):
+        io.read_label_stack(two, workers=2)
+
+
 @pytest.mark.parametrize("kind", ["rgb", "grey", "tiff"])
 def test_parallel_equals_serial_and_progress(tmp_path, rng, kind):
     if kind == "rgb":

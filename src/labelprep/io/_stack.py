@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,16 +104,22 @@ def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
 
     try:
         with tifffile.TiffFile(p) as tif:
-            if labels and tif.pages[0].compression == tifffile.COMPRESSION.JPEG:
+            page = tif.pages.first
+            if labels and page.compression == tifffile.COMPRESSION.JPEG:
                 raise ImageReadError(p, JPEG_REASON)
+            # one thread per file: the slices are decoded in parallel already
+            if (into is not None and len(tif.pages) == 1 and page.shape == into.shape
+                    and page.dtype == into.dtype):
+                page.asarray(out=into, maxworkers=1)  # no series parsing for one page
+                return into
             series = tif.series[0]
             if (into is not None and tuple(series.shape) == into.shape
                     and series.dtype == into.dtype):
-                tif.asarray(out=into)
+                tif.asarray(out=into, maxworkers=1)
                 return into
             check_fits(int(np.prod(series.shape, dtype=np.int64)) * series.dtype.itemsize,
                        p, f"a {series.dtype} array of shape {tuple(series.shape)}")
-            return tif.asarray()
+            return tif.asarray(maxworkers=1)
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - tifffile, zlib errors
@@ -189,7 +195,13 @@ def scratch(shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
 def parallel(fn: Callable[[int], None], count: int, workers: int,
              progress: ProgressCallback | None = None) -> None:
     """``fn(i)`` for i in 0..count-1 on ``workers`` threads; ``progress(done, count)``
-    from the calling thread. On failure the error of the lowest failing i is raised."""
+    from the calling thread. On failure the others are cancelled (those running end)
+    and the error of the lowest failing i is raised.
+
+    (``as_completed`` waits on every future once; a ``wait(FIRST_COMPLETED)`` loop
+    would register on all pending futures again after each one, O(count**2) work under
+    the GIL that the decoding threads pay for.)
+    """
     n = min(workers, count)
     if n <= 1:
         for i in range(count):
@@ -198,20 +210,18 @@ def parallel(fn: Callable[[int], None], count: int, workers: int,
         return
     with ThreadPoolExecutor(n) as pool:
         futures = [pool.submit(fn, i) for i in range(count)]
-        done = 0
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when="FIRST_COMPLETED")
-            if any(f.exception() is not None for f in finished):
-                for f in pending:
-                    f.cancel()
-                wait(pending)
-                failed = [f for f in futures if f.done() and not f.cancelled()
-                          and f.exception() is not None]
-                raise failed[0].exception()
-            for _ in finished:
-                done += 1
-                report(progress, done, count)
+        failed = False
+        for done, future in enumerate(as_completed(futures), 1):
+            if future.exception() is not None:
+                failed = True
+                break
+            report(progress, done, count)
+        if failed:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise next(f.exception() for f in futures
+                       if not f.cancelled() and f.exception() is not None)
 
 
 def _read_folder(path: Path, progress, labels: bool, background, workers) -> LabelStack:
