@@ -90,3 +90,69 @@ def test_time_axis_elsewhere_is_refused_with_what_to_do(viewer, qtbot, movie):
     assert widget.layer is layer
     assert widget.build_index() is None
     assert "put time first" in widget.message_label.text()
+
+
+def click_row(qtbot, widget, row):
+    from qtpy.QtCore import Qt
+
+    table = widget.table
+    index = widget.model.index(row, 1)
+    table.scrollTo(index)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                     pos=table.visualRect(index).center())
+
+
+def test_the_table_lists_every_time_point_and_a_row_moves_the_slider(viewer, qtbot, movie):
+    widget, layer = make(viewer, qtbot, movie)
+    panel, model = widget.objects_panel, widget.model
+    assert panel.all_times_check.isVisible() and panel.all_times()
+    t0 = widget.frame_t
+    sizes = [len(LabelIndex.build(f)) for f in movie]
+    assert len(model.full_frame) == model.rowCount() == sum(sizes)
+    assert model.full_frame["t"].tolist() == sum(([t] * n for t, n in enumerate(sizes)), [])
+    assert set(model.frame["t"]) == {t0} and "(all time points)" in panel.count_label.text()
+    # a row of time point 2, clicked: the slider moves there, the object is selected
+    ids, counts = np.unique(movie[2][movie[2] != 0], return_counts=True)
+    L = int(ids[np.argmax(counts)])
+    row = next(r for r in range(model.rowCount())
+               if model.time_at(r) == 2 and model.label_at(r) == L)
+    click_row(qtbot, widget, row)
+    qtbot.waitUntil(lambda: widget.frame_t == 2, timeout=5000)
+    assert int(viewer.dims.current_step[0]) == 2
+    qtbot.waitUntil(lambda: widget.selected_labels == (L,), timeout=5000)
+    assert layer.selected_label == L
+    planes = np.bincount(np.argwhere(movie[2] == L)[:, 0])
+    assert int(viewer.dims.current_step[1]) == int(np.argmax(planes))
+    current = widget.table.currentIndex().row()
+    assert (model.time_at(current), model.label_at(current)) == (2, L)
+    np.testing.assert_array_equal(widget.index.labels, LabelIndex.build(movie[2]).labels)
+    # a row of the shown time point selects without moving
+    M = int(model.frame["label"].iloc[0])
+    click_row(qtbot, widget, model.row_of_label(M))
+    qtbot.waitUntil(lambda: widget.selected_labels == (M,), timeout=5000)
+    assert widget.frame_t == 2
+    # off: the shown time point only
+    panel.all_times_check.setChecked(False)
+    assert model.time is None and model.rowCount() == sizes[2]
+    assert "(all time points)" not in panel.count_label.text()
+
+
+def test_each_time_point_keeps_its_marks_and_measurements(viewer, qtbot, movie):
+    widget, layer = make(viewer, qtbot, movie)
+    viewer.dims.set_current_step(0, 0)
+    widget.measure_panel.set_properties(["area"])
+    widget.measure_objects()
+    wait_idle(qtbot, widget)
+    L = int(widget.index.labels[2])
+    widget.mark(L, "bad")
+    viewer.dims.set_current_step(0, 1)
+    assert widget.frame_t == 1 and widget.state.marks == {}  # time point 1's marks
+    full = widget.model.full_frame
+    t0 = full[full["t"] == 0]
+    want = LabelIndex.build(movie[0]).measure(properties=["area"])
+    np.testing.assert_allclose(t0["area"], want["area"])  # kept in the table
+    assert t0.loc[t0["label"] == L, "review"].tolist() == ["bad"]
+    assert full.loc[full["t"] == 1, "area"].isna().all()  # time point 1 not measured
+    viewer.dims.set_current_step(0, 0)
+    assert widget.state.marks == {L: "bad"}
+    np.testing.assert_allclose(widget.model.frame["area"], want["area"])

@@ -84,19 +84,11 @@ class BuildActions:
     def _show_table(self, idx, *, table=None, keep_view: bool = False) -> None:
         """The object table (with the ``review`` column) in the dock and merged into the
         layer's ``features`` on ``label``: other plugins' columns are kept."""
-        table = self._with_measurements(
-            self._frame_table(idx.table() if table is None else table))
-        colours = (self.layer.metadata or {}).get(COLOURS_KEY) if self.layer is not None \
-            else None
-        if colours is not None and "colour" not in table:
-            ids = table["label"].to_numpy()
-            known = (ids >= 0) & (ids < len(colours))
-            names = self._colour_names(colours)
-            table.insert(1, "colour", np.where(known, names[np.clip(ids, 0, len(colours) - 1)],
-                                               ""))
+        table = self._with_colours(self._with_measurements(
+            self._frame_table(idx.table() if table is None else table)))
         table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
         scroll = self.table.verticalScrollBar().value() if keep_view else None
-        self.model.set_table(table)
+        self._set_model_table(table)  # with every time point's rows if asked (index_time)
         if scroll is None:
             self.table.resizeColumnsToContents()
         else:
@@ -107,6 +99,18 @@ class BuildActions:
             layer.features = merge_features(layer.features, features_for(table), own)
         self._on_size_range()
         self.objects_panel.show_selection(self.selected_labels, self.focus_label)
+
+    def _with_colours(self, table):
+        """``table`` with a ``colour`` column (``#rrggbb``) for a colour-coded layer."""
+        colours = (self.layer.metadata or {}).get(COLOURS_KEY) if self.layer is not None \
+            else None
+        if colours is not None and "colour" not in table:
+            ids = table["label"].to_numpy()
+            known = (ids >= 0) & (ids < len(colours))
+            names = self._colour_names(colours)
+            table.insert(1, "colour", np.where(known, names[np.clip(ids, 0, len(colours) - 1)],
+                                               ""))
+        return table
 
     def _colour_names(self, colours: np.ndarray) -> np.ndarray:
         """``#rrggbb`` of each row of a colour table, made once per table (the table is

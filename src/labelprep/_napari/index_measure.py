@@ -52,6 +52,17 @@ def parse_spacing(text: str, ndim: int) -> tuple[float, ...]:
     return values
 
 
+def join_measurements(table, frame):
+    """``table`` with the columns of measurements ``frame`` (of the same labels) joined;
+    ``table`` itself if ``frame`` is None or of other labels."""
+    if frame is None or len(frame) != len(table):
+        return table
+    if not np.array_equal(frame["label"].to_numpy(), table["label"].to_numpy()):
+        return table
+    extra = frame.drop(columns=[c for c in frame.columns if c == "label" or c in table])
+    return table.join(extra.reset_index(drop=True))
+
+
 class MeasurePanel(QGroupBox):
     """Intensity layer, voxel size, properties, Measure, physical units in CSVs."""
 
@@ -165,13 +176,8 @@ class MeasureActions:
 
     def _with_measurements(self, table):
         """``table`` with the last measurements joined on ``label`` (none if stale)."""
-        frame = getattr(self.state, "measurements", None)
-        if frame is None or len(frame) != len(table):
-            return table
-        if not np.array_equal(frame["label"].to_numpy(), table["label"].to_numpy()):
-            return table
-        extra = frame.drop(columns=[c for c in frame.columns if c == "label" or c in table])
-        return table.join(extra.reset_index(drop=True))
+        return join_measurements(table, getattr(self.state, "measurements", None))
+
 
     # ------------------------------------------------------- physical units
     def physical_units(self) -> bool:

@@ -3,12 +3,15 @@
 The table shows the model's selection (several rows with Ctrl/Shift, or shift-clicks on
 the canvas) and reports the user's row choices as signals; it holds no state of its
 own beyond Qt's view (see :class:`~.index_table.ObjectTableModel` for sort and filter).
+For a time-lapse layer it can list every time point ("all time points"): choosing rows
+of another time point reports ``time_rows_chosen(t, labels)`` once Qt has finished the
+click, so that the dock can move to that time point (which shows the table again).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from qtpy.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -45,11 +48,15 @@ class ObjectsPanel(QGroupBox):
     """Label id box, size range, the object table and its row count.
 
     Signals: ``rows_chosen(list)`` (the labels of the rows the user selected),
-    ``current_chosen(int)`` (the row the user moved to).
+    ``current_chosen(int)`` (the row the user moved to), ``time_rows_chosen(int, list)``
+    (rows of time point t, another than the model's, chosen in an all-time-points
+    table; the row clicked first), ``all_times_toggled(bool)``.
     """
 
     rows_chosen = Signal(list)
     current_chosen = Signal(int)
+    time_rows_chosen = Signal(int, list)
+    all_times_toggled = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__("Objects", parent)
@@ -81,6 +88,13 @@ class ObjectsPanel(QGroupBox):
         row.addWidget(self.geometry_check)
         row.addStretch(1)
         box.addLayout(row)
+        self.all_times_check = QCheckBox("all time points")
+        self.all_times_check.setToolTip(
+            "List the objects of every time point; choosing a row of another time point "
+            "moves the time slider there")
+        self.all_times_check.setVisible(False)  # time-lapse layers only
+        self.all_times_check.toggled.connect(self.all_times_toggled)
+        box.addWidget(self.all_times_check)
         self.model = ObjectTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -113,17 +127,40 @@ class ObjectsPanel(QGroupBox):
             self.table.setColumnHidden(c, geometry and not show)
         self.table.resizeColumnsToContents()
 
+    def set_time_lapse(self, on: bool) -> None:
+        """Offer the "all time points" table (time-lapse layers) or not."""
+        self.all_times_check.setVisible(on)
+        if not on:
+            self.all_times_check.setChecked(False)
+
+    def all_times(self) -> bool:
+        """Whether the table lists every time point."""
+        return self.all_times_check.isVisible() and self.all_times_check.isChecked()
+
     # ---------------------------------------------------------- selection
-    def _on_selection(self, *_) -> None:
+    def _on_selection(self, selected=None, *_) -> None:
         if self._syncing:
             return
+        model = self.model
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        self.rows_chosen.emit([self.model.label_at(r) for r in rows])
+        if model.time is not None:
+            new = sorted({i.row() for i in selected.indexes()}) if selected else []
+            t = model.time_at(new[0]) if new else model.time
+            rows = [r for r in rows if model.time_at(r) == t]
+            if t != model.time:  # the first new row first: the one to show
+                labels = [model.label_at(r) for r in (new[0], *(r for r in rows if r != new[0]))]
+                # after Qt's click handling: the dock shows the table again for time t
+                QTimer.singleShot(0, lambda: self.time_rows_chosen.emit(t, labels))
+                return
+        self.rows_chosen.emit([model.label_at(r) for r in rows])
 
     def _on_current(self, current, previous) -> None:
         if self._syncing or not current.isValid():
             return
-        self.current_chosen.emit(self.model.label_at(current.row()))
+        model = self.model
+        if model.time is not None and model.time_at(current.row()) != model.time:
+            return  # another time point: the selection reports it (time_rows_chosen)
+        self.current_chosen.emit(model.label_at(current.row()))
 
     def show_selection(self, labels, current=None) -> None:
         """Select the rows of ``labels`` (those shown), ``current`` made current and
@@ -152,13 +189,19 @@ class ObjectsPanel(QGroupBox):
             self._syncing = False
 
     def current_label(self):
-        """Label of the table's current row, or None."""
+        """Label of the table's current row (if of the model's time point), or None."""
         index = self.table.currentIndex()
-        return self.model.label_at(index.row()) if index.isValid() else None
+        if not index.isValid() or self.model.time_at(index.row()) != self.model.time:
+            return None
+        return self.model.label_at(index.row())
 
     def size_range(self) -> tuple[int | None, int | None]:
         return self.min_size.value() or None, self.max_size.value() or None
 
     def update_count(self, total: int) -> None:
+        """The row count: ``total`` objects (of every time point in an all-time-points
+        table)."""
         shown = self.model.rowCount()
-        self.count_label.setText(f"{shown:,} of {total:,} objects shown" if total else "")
+        where = " (all time points)" if self.model.time is not None else ""
+        self.count_label.setText(f"{shown:,} of {total:,} objects shown{where}"
+                                 if total else "")

@@ -24,6 +24,11 @@ class ObjectTableModel(QAbstractTableModel):
     The model keeps the table as NumPy columns plus ``order``: the table rows shown, in
     display order. ``row_of_label(L)`` and ``label_at(row)`` map between the two in
     O(log n) / O(1) without touching the label stack.
+
+    A time-lapse table of every time point (``set_table(frame, time=t)``, rows in ``t``
+    order) shows all rows, but its label lookups (``row_of_label``, ``frame``,
+    ``display_labels``, ``set_cell``...) are those of time point ``time``, the one the
+    dock works on; :meth:`time_at` tells a row's time point.
     """
 
     def __init__(self, parent=None):
@@ -39,34 +44,81 @@ class ObjectTableModel(QAbstractTableModel):
         self._row_of = np.zeros(0, dtype=np.intp)  # display row of each table position, -1 hidden
         self._sort: tuple[int, Qt.SortOrder] | None = None
         self._size_range: tuple[int | None, int | None] = (None, None)
+        self._times: np.ndarray | None = None  # the t column of an all-time-points table
+        self._time: int | None = None
+        self._span = (0, 0)  # table positions of time point ``time`` (all rows otherwise)
+        self._span_frame: pd.DataFrame | None = None
 
     # ----------------------------------------------------------------- content
     @property
     def frame(self) -> pd.DataFrame:
-        """The full table (all objects, table order), as given to :meth:`set_table`."""
+        """The table of the objects the dock works on (table order): the whole table as
+        given to :meth:`set_table`, or the rows of time point ``time`` of an
+        all-time-points table."""
+        a, b = self._span
+        if self._times is None:
+            return self._frame
+        if self._span_frame is None:
+            self._span_frame = self._frame.iloc[a:b].reset_index(drop=True)
+        return self._span_frame
+
+    @property
+    def full_frame(self) -> pd.DataFrame:
+        """Every row of the table, as given to :meth:`set_table`."""
         return self._frame
+
+    @property
+    def time(self) -> int | None:
+        """The time point of an all-time-points table the lookups are on, else None."""
+        return self._time
 
     @property
     def columns(self) -> list[str]:
         return list(self._columns)
 
-    def set_table(self, frame: pd.DataFrame | None) -> None:
-        """Show ``frame`` (must have ``label`` and ``voxels`` columns); ``None`` clears."""
-        self.beginResetModel()
+    def set_table(self, frame: pd.DataFrame | None, *, time: int | None = None) -> None:
+        """Show ``frame`` (must have ``label`` and ``voxels`` columns); ``None`` clears.
+
+        ``time``: ``frame`` holds every time point (a ``t`` column, rows in ``t``
+        order) and the label lookups are on time point ``time``.
+        """
         if frame is None:
             frame = pd.DataFrame({"label": np.zeros(0, np.int64), "voxels": np.zeros(0, np.int64)})
+        times = None
+        if time is not None:
+            if "t" not in frame:
+                raise ValueError("an all-time-points table needs a 't' column")
+            times = frame["t"].to_numpy()
+            if times.size > 1 and bool(np.any(times[1:] < times[:-1])):
+                raise ValueError("the rows of an all-time-points table must be in 't' order")
+        self.beginResetModel()
         self._frame = frame
         self._columns = [str(c) for c in frame.columns]
         self._values = [frame[c].to_numpy(copy=True) for c in frame.columns]
         self._is_float = [v.dtype.kind == "f" for v in self._values]
         self._labels = frame["label"].to_numpy()
-        if self._labels.size > 1 and not bool(np.all(self._labels[1:] > self._labels[:-1])):
-            self._sorter = np.argsort(self._labels, kind="stable")
-        else:
-            self._sorter = None
-        self._voxels = frame["voxels"].to_numpy()
+        self._times = times
+        self._time = None if time is None else int(time)
+        self._set_span()
+        self._voxels = self._values[self._columns.index("voxels")]  # set_cell changes it
         self._recompute()
         self.endResetModel()
+
+    def _set_span(self) -> None:
+        """The table positions of the lookups' time point and the sorter of their labels."""
+        n = self._labels.size
+        if self._times is None:
+            a, b = 0, n
+        else:
+            a = int(np.searchsorted(self._times, self._time, side="left"))
+            b = int(np.searchsorted(self._times, self._time, side="right"))
+        self._span = (a, b)
+        self._span_frame = None
+        labels = self._labels[a:b]
+        if labels.size > 1 and not bool(np.all(labels[1:] > labels[:-1])):
+            self._sorter = np.argsort(labels, kind="stable")
+        else:
+            self._sorter = None
 
     def _recompute(self) -> None:
         """Recompute ``_order`` and ``_row_of`` from the size filter and the sort key."""
@@ -120,8 +172,13 @@ class ObjectTableModel(QAbstractTableModel):
 
     # --------------------------------------------------------------- lookups
     def position_of_label(self, label) -> int:
-        """Table position (row of ``frame``) of ``label``, or -1 if absent."""
-        labels = self._labels
+        """Table position of ``label`` (of time point ``time`` in an all-time-points
+        table; the row of ``frame`` otherwise), or -1 if absent."""
+        a, b = self._span
+        pos = self._span_position(label, self._labels[a:b])
+        return pos + a if pos >= 0 else -1
+
+    def _span_position(self, label, labels: np.ndarray) -> int:
         if labels.size == 0:
             return -1
         try:
@@ -147,9 +204,20 @@ class ObjectTableModel(QAbstractTableModel):
         """Label id shown at display ``row`` (a Python int)."""
         return int(self._labels[self._order[row]])
 
+    def time_at(self, row: int) -> int | None:
+        """Time point of display ``row`` of an all-time-points table, else None."""
+        return None if self._times is None else int(self._times[self._order[row]])
+
+    def _in_span(self, positions: np.ndarray) -> np.ndarray:
+        a, b = self._span
+        if self._times is None:
+            return positions
+        return positions[(positions >= a) & (positions < b)]
+
     def display_labels(self) -> np.ndarray:
-        """Labels of the rows shown, in display order (the current sort and filter)."""
-        return self._labels[self._order]
+        """Labels of the rows shown, in display order (the current sort and filter); of
+        time point ``time`` only in an all-time-points table."""
+        return self._labels[self._in_span(self._order)]
 
     def display_frame(self) -> pd.DataFrame:
         """The rows shown, in display order, as a DataFrame (what the user sees)."""
@@ -163,14 +231,16 @@ class ObjectTableModel(QAbstractTableModel):
         c = self._columns.index(column)
         self._values[c][pos] = value
         self._frame.iat[pos, c] = value
+        self._span_frame = None
         row = int(self._row_of[pos])
         if row >= 0:
             index = self.index(row, c)
             self.dataChanged.emit(index, index)
 
     def visible_labels(self) -> np.ndarray:
-        """Labels of the rows that pass the filter, in table (ascending label) order."""
-        return self._labels[np.sort(self._order)]
+        """Labels of the rows that pass the filter, in table (ascending label) order; of
+        time point ``time`` only in an all-time-points table."""
+        return self._labels[self._in_span(np.sort(self._order))]
 
     # ------------------------------------------------------------ Qt model API
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature

@@ -3,10 +3,13 @@
 A Labels layer whose first axis is time (named ``t``, ``time``, ``frame``... in
 ``axis_labels``, or any 4D layer) is indexed as a :class:`labelprep.TimeLapseIndex`:
 all time points in one worker, with progress. The dock then works on the time point the
-viewer shows: its table (with a ``t`` column), selection, measurements, review and edits
-are those of that frame, and they follow the time slider. :meth:`select_object` takes a
-``(t, label)`` and moves the slider too. Coordinates exported from a frame get their
-``t`` back where a layer needs it (Points layers).
+viewer shows: its selection, measurements, review and edits are those of that frame, and
+they follow the time slider (each time point keeps its marks and measurements). The
+table (with a ``t`` column) lists every time point ("all time points", on by default;
+off: the shown one only); choosing a row of another time point moves the slider there
+and selects the object, as :meth:`select_object` does for a ``(t, label)``.
+Coordinates exported from a frame get their ``t`` back where a layer needs it (Points
+layers).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
+import pandas as pd
 
 from ._common import layer_data
+from .index_measure import join_measurements
+from .index_model import REVIEW_COLUMN
 
 __all__ = ["TIME_AXIS_NAMES", "TimeLapseActions", "time_axis_of"]
 
@@ -74,6 +80,10 @@ class TimeLapseActions:
         self.timelapse = tl
         self._timelapse_seconds = seconds
         self._frame_marks: dict[int, dict] = {}
+        self._frame_measurements: dict[int, pd.DataFrame] = {}
+        self._time_tables: dict[int, tuple] = {}  # t -> (index, its rows in the table)
+        self.objects_panel.set_time_lapse(True)
+        self.objects_panel.all_times_check.setChecked(True)
         self.viewer.dims.events.current_step.connect(self._on_dims_step)
         self.frame_t = None
         self._show_frame(self._slider_t())
@@ -84,6 +94,7 @@ class TimeLapseActions:
                 self.viewer.dims.events.current_step.disconnect(self._on_dims_step)
         self.timelapse = None
         self.frame_t = None
+        self.objects_panel.set_time_lapse(False)
 
     def _on_dims_step(self, event=None) -> None:
         if self.timelapse is None or self.layer is None or self.busy:
@@ -100,6 +111,7 @@ class TimeLapseActions:
         self._set_index(self.timelapse.frames[t], seconds=self._timelapse_seconds,
                         source="built")
         self.state.set_marks(self._frame_marks.get(int(t), {}))
+        self.state.measurements = self._frame_measurements.get(int(t))
         self._refresh_review_column()
         self.show_message(f"Time point {t}: {len(self.index):,} objects.")
 
@@ -107,6 +119,8 @@ class TimeLapseActions:
         """Keep the shown frame's marks and (edited) index before another is shown."""
         t = self.frame_t
         self._frame_marks[t] = dict(self.state.marks)
+        self._frame_measurements[t] = self.state.measurements
+        self._time_tables.pop(t, None)  # its marks or measurements may have changed
         if self.index is not None and self.index is not self.timelapse.frames[t]:
             from labelprep.timelapse import TimeLapseIndex
 
@@ -122,12 +136,57 @@ class TimeLapseActions:
             self.show_message(f"Time point {t} is not in 0..{len(self.timelapse.frames) - 1}.",
                               error=True)
             return False
+        self._go_to_time(t)
+        return self.select_label(label)
+
+    def _go_to_time(self, t: int) -> None:
+        """Move the time slider to ``t`` and work on that time point."""
         axis = self.viewer.dims.ndim - self.layer.ndim
         world_t = float(self.layer.data_to_world([t] + [0] * (self.layer.ndim - 1))[0])
         self.viewer.dims.set_point(axis, world_t)
         if self.frame_t != int(t):
             self._show_frame(int(t))
-        return self.select_label(label)
+
+    def _on_time_rows_chosen(self, t: int, labels: list) -> None:
+        """Rows of time point ``t`` chosen in the all-time-points table: go there, select
+        them and show the first."""
+        if self.timelapse is None or self.layer is None or self.busy:
+            return
+        self._go_to_time(t)
+        self.state.set_selection(labels)
+        if labels:
+            self.select_label(labels[0], keep_selection=True)
+
+    # ------------------------------------------------- the table of every time point
+    def _set_model_table(self, table) -> None:
+        """Show the shown frame's ``table``, with every other time point's rows if the
+        table lists all time points (the lookups stay on the shown one)."""
+        if self.timelapse is None or not self.objects_panel.all_times():
+            self.model.set_table(table)
+            return
+        parts = [table if t == self.frame_t else self._time_table(t, idx)
+                 for t, idx in enumerate(self.timelapse.frames)]
+        full = pd.concat(parts, ignore_index=True, sort=False)
+        order = [*table.columns, *(c for c in full.columns if c not in table.columns)]
+        self.model.set_table(full[order], time=self.frame_t)
+
+    def _time_table(self, t: int, idx):
+        """The rows of time point ``t`` (not shown): its table, colours, stored
+        measurements and marks; made once per index and kept until it is shown again."""
+        cached = self._time_tables.get(t)
+        if cached is not None and cached[0] is idx:
+            return cached[1]
+        table = idx.table()
+        table.insert(0, "t", np.full(len(table), t, dtype=np.int64))
+        table = self._with_colours(join_measurements(table, self._frame_measurements.get(t)))
+        marks = self._frame_marks.get(t, {})
+        table[REVIEW_COLUMN] = [marks.get(L, "") for L in table["label"].tolist()]
+        self._time_tables[t] = (idx, table)
+        return table
+
+    def _on_all_times_toggled(self, on: bool) -> None:
+        if self.index is not None and self.timelapse is not None:
+            self._show_table(self.index)
 
     def _frame_table(self, table):
         """The frame's table with its ``t`` column first (time-lapse layers only)."""

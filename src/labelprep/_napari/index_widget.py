@@ -157,6 +157,8 @@ class VoxelIndexWidget(BuildActions, LoadActions, SelectActions, ReviewActions, 
         self.min_size.valueChanged.connect(self._on_size_range)
         self.max_size.valueChanged.connect(self._on_size_range)
         self.objects_panel.rows_chosen.connect(self._on_rows_chosen)
+        self.objects_panel.time_rows_chosen.connect(self._on_time_rows_chosen)
+        self.objects_panel.all_times_toggled.connect(self._on_all_times_toggled)
         self.objects_panel.current_chosen.connect(
             lambda label: self.select_label(label, _from_table=True, keep_selection=True))
         self.model.layoutChanged.connect(self._on_table_layout)
@@ -290,7 +292,11 @@ class VoxelIndexWidget(BuildActions, LoadActions, SelectActions, ReviewActions, 
         self._update_count()
 
     def _update_count(self) -> None:
-        self.objects_panel.update_count(len(self.index) if self.index is not None else 0)
+        if self.index is None:
+            total = 0
+        else:  # an all-time-points table: the objects of every time point
+            total = len(self.index) if self.model.time is None else len(self.model.full_frame)
+        self.objects_panel.update_count(total)
 
     # ============================================================ table
     def _on_size_range(self, *_) -> None:
