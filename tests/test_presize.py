@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from labelprep import presize
+from labelprep.presize import _mask as presize_mask
+from labelprep.presize import _run as presize_run
+from labelprep.presize import _write as presize_write
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -228,9 +231,9 @@ def test_mask_keeps_exact_labels_of_any_dtype(dtype, method, rng):
 
 
 def brute_mode(m, oh, ow):
-    r0, r1 = presize._block_bounds(m.shape[0], oh)
-    c0, c1 = presize._block_bounds(m.shape[1], ow)
-    rc, cc = presize._centre_index(m.shape[0], oh), presize._centre_index(m.shape[1], ow)
+    r0, r1 = presize_mask._block_bounds(m.shape[0], oh)
+    c0, c1 = presize_mask._block_bounds(m.shape[1], ow)
+    rc, cc = presize_mask._centre_index(m.shape[0], oh), presize_mask._centre_index(m.shape[1], ow)
     out = np.empty((oh, ow), m.dtype)
     for i in range(oh):
         for j in range(ow):
@@ -260,10 +263,10 @@ def test_mode_matches_brute_force(h, w, s, k, seed, kind):
 
 
 def test_mode_blocks_partition_the_input_for_non_integer_ratios():
-    starts, stops = presize._block_bounds(10, 4)  # ratio 2.5
+    starts, stops = presize_mask._block_bounds(10, 4)  # ratio 2.5
     assert starts.tolist() == [0, 2, 5, 7] and stops.tolist() == [2, 5, 7, 10]
     for n_in, n_out in [(1632, 160), (100, 7), (13, 12), (7, 7)]:
-        a, b = presize._block_bounds(n_in, n_out)
+        a, b = presize_mask._block_bounds(n_in, n_out)
         assert a[0] == 0 and b[-1] == n_in and np.all(a[1:] == b[:-1])
         if n_out < n_in:
             sizes = b - a
@@ -610,7 +613,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, dataset, monkeypatch):
         f.write(b"\xff\xd8 half a jpeg")  # some bytes hit the disk, then it dies
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(presize, "_save_pil", failing_save)
+    monkeypatch.setattr(presize_write, "_save_pil", failing_save)
     rep = presize.folder(src, dst, 120, workers=1, overwrite=True)
     failed = dict(rep.failed)
     assert Path("a/one.jpg") in failed and "No space left" in failed[Path("a/one.jpg")]
@@ -713,7 +716,7 @@ def test_encoding_roundtrip_of_png_masks_in_memory():
     # sanity for the helpers used by folder: 16-bit label PNG stays exact
     m = np.arange(0, 60000, 3, dtype=np.uint16)[:19600].reshape(140, 140)
     buf = io.BytesIO()
-    presize._save_array(m, buf, ".png", lossless=True)
+    presize_write._save_array(m, buf, ".png", lossless=True)
     buf.seek(0)
     np.testing.assert_array_equal(np.asarray(Image.open(buf)).astype(np.uint16), m)
 
@@ -774,10 +777,10 @@ def test_auto_executor_threads_for_pillow_formats_processes_otherwise(tmp_path, 
     (tmp_path / "mixed").mkdir(exist_ok=True)
     np.save(tmp_path / "mixed" / "b.npy", rgb)
     used = []
-    monkeypatch.setattr(presize, "_execute_threads", lambda jobs, n, done: used.append("threads")
-                        or [done([presize._run_job(j)]) for j in jobs])
-    monkeypatch.setattr(presize, "_execute_processes", lambda jobs, n, done: used.append(
-        "processes") or [done([presize._run_job(j)]) for j in jobs])
+    monkeypatch.setattr(presize_run, "_execute_threads", lambda jobs, n, done: used.append(
+        "threads") or [done([presize_run._run_job(j)]) for j in jobs])
+    monkeypatch.setattr(presize_run, "_execute_processes", lambda jobs, n, done: used.append(
+        "processes") or [done([presize_run._run_job(j)]) for j in jobs])
     assert presize.folder(tmp_path / "jpg", tmp_path / "o1", 20, workers=2).written == 2
     assert presize.folder(tmp_path / "mixed", tmp_path / "o2", 20, workers=2).written == 2
     assert presize.folder(tmp_path / "jpg", tmp_path / "o3", 20, workers=2,

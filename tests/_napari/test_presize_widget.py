@@ -12,6 +12,7 @@ from qtpy.QtCore import Qt
 from labelprep import presize
 from labelprep._commands.demo import PLUGIN
 from labelprep._napari.presize_widget import PresizeWidget, parse_size
+from labelprep.presize import _run as presize_run
 
 from .conftest import assert_not_blank
 
@@ -239,13 +240,13 @@ def test_folder_run_can_be_cancelled(viewer, widget, qtbot, tmp_path, photo, mon
     small = rgb[::4, ::4].copy()
     for i in range(30):
         Image.fromarray(small).save(src / f"{i:02d}.png")
-    slow = presize._run_job
+    slow = presize_run._run_job
 
     def slow_job(job):
         time.sleep(0.05)
         return slow(job)
 
-    monkeypatch.setattr(presize, "_run_job", slow_job)
+    monkeypatch.setattr(presize_run, "_run_job", slow_job)
     fill_folder_form(widget, tmp_path, src, workers=1)
     widget.size_edit.setText("40")
     widget.run_folder()
