@@ -1,4 +1,5 @@
-"""Reading a saved :class:`~labelprep.index.LabelIndex` without trusting the file.
+"""The ``.npz`` file of a :class:`~labelprep.index.LabelIndex`: saving it (atomically)
+and reading it back without trusting the file.
 
 Every array is checked before it is read (:func:`read_member`: its header against the
 bytes the archive holds and the machine's memory: a small file cannot make us allocate
@@ -11,12 +12,86 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import too_big
+from .io import atomic_open, too_big
+
+#: Version of the ``.npz`` layout written by :meth:`LabelIndex.save`.
+FORMAT_VERSION = 1
+_MARKER = "labelprep_index_version"
+_KEYS = ("labels", "counts", "offsets", "voxel_indices", "bboxes", "centroids", "shape",
+         "dtype", "background")
+
+
+def save_index(idx, path: str | os.PathLike) -> None:
+    """:meth:`LabelIndex.save`: the arrays and header as an ``.npz``, written atomically."""
+    arrays = {
+        _MARKER: np.array(FORMAT_VERSION, dtype=np.int64),
+        "labels": idx.labels,
+        "counts": idx.counts,
+        "offsets": idx.offsets,
+        "voxel_indices": idx.voxel_indices,
+        "bboxes": idx.bboxes,
+        "centroids": idx.centroids,
+        "shape": np.array(idx.shape, dtype=np.int64),
+        "dtype": np.array(idx.dtype.str),
+        "background": np.array("none" if idx.background is None else str(idx.background)),
+    }
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_index(cls, path: str | os.PathLike):
+    """:meth:`LabelIndex.load`: every member checked before it is read, the whole index
+    after; any problem is a ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not an .npz archive (not a LabelIndex file)")
+        with zipfile.ZipFile(path) as zf:
+            if f"{_MARKER}.npy" not in zf.namelist():
+                raise ValueError(f"no {_MARKER!r} entry (not a LabelIndex file)")
+            marker = read_member(zf, _MARKER)
+            if marker.ndim != 0 or marker.dtype.kind not in "iu":
+                raise ValueError(f"{_MARKER!r} must be an integer")
+            version = int(marker)
+            if version > FORMAT_VERSION:
+                raise ValueError(
+                    f"format version {version} is newer than this labelprep "
+                    f"understands ({FORMAT_VERSION})"
+                )
+            arrays = {k: read_member(zf, k) for k in _KEYS}
+        shape, dtype, background = parse_header(arrays)
+        idx = cls(
+            labels=arrays["labels"], counts=arrays["counts"], offsets=arrays["offsets"],
+            voxel_indices=arrays["voxel_indices"], bboxes=arrays["bboxes"],
+            centroids=arrays["centroids"], shape=shape, dtype=dtype, background=background,
+        )
+        validate(idx)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot load LabelIndex from {path}: {exc}") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError,
+            MemoryError) as exc:
+        raise ValueError(f"cannot load LabelIndex from {path}: corrupt file ({exc})") from exc
+    return idx
+
+
+def is_index_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` looks like a file written by ``LabelIndex.save`` (never raises)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return f"{_MARKER}.npy" in zf.namelist()
+    except Exception:  # noqa: BLE001 - a reader probe must never raise
+        return False
 
 
 def read_member(zf: zipfile.ZipFile, key: str) -> np.ndarray:
