@@ -240,9 +240,10 @@ def test_folder_run_can_be_cancelled(viewer, widget, qtbot, tmp_path, photo, mon
     small = rgb[::4, ::4].copy()
     for i in range(30):
         Image.fromarray(small).save(src / f"{i:02d}.png")
-    slow = presize_run._run_job
+    slow, calls = presize_run._run_job, []
 
     def slow_job(job):
+        calls.append(job)
         time.sleep(0.05)
         return slow(job)
 
@@ -254,6 +255,7 @@ def test_folder_run_can_be_cancelled(viewer, widget, qtbot, tmp_path, photo, mon
     click(qtbot, widget.cancel_button)
     wait_idle(qtbot, widget)
     assert "Cancelled" in widget.message_label.text()
+    assert 2 <= len(calls) < 30  # the slowed job ran: the run really was cut short
     written = [p for p in (tmp_path / "out").iterdir() if p.name != presize.JOURNAL_NAME]
     assert 2 <= len(written) < 30
     assert not [p for p in written if p.name.startswith(".")]  # no temp files
