@@ -523,7 +523,9 @@ def test_progress_is_reported_in_chunks_and_gives_the_same_result(layout, monkey
     if layout == "strided3d":
         labels = np.ascontiguousarray(labels)[:, ::2, :]
     expected = rle.encode(labels)
-    monkeypatch.setattr(rle, "_CHUNK_ELEMENTS", 8)
+    # read where it is used: by the runs (encode) and by the checked decode
+    monkeypatch.setattr(rle._encode, "_CHUNK_ELEMENTS", 8)
+    monkeypatch.setattr(rle._decode, "_CHUNK_ELEMENTS", 8)
     calls: list[tuple[int, int]] = []
     r = rle.encode(labels, progress=lambda d, t: calls.append((d, t)))
     assert r == expected
@@ -546,10 +548,12 @@ def test_mask_edited_between_the_passes_is_a_clear_error(layout, change, monkeyp
     mask = ((grid[0] // 10 + grid[-1] // 15) % 3).astype(np.uint8)  # blocks: few runs
     if layout == "F":
         mask = np.asfortranarray(mask)
-    monkeypatch.setattr(rle, "_CHUNK_ELEMENTS", 8)  # progress, hence a hook, per chunk
+    monkeypatch.setattr(rle._encode, "_CHUNK_ELEMENTS", 8)  # progress, hence a hook, per chunk
     edited = []
+    calls = []
 
     def edit(done, total):
+        calls.append(done)
         if done * 2 >= total and not edited:  # the first pass is over
             edited.append(done)
             if change == "more runs":
@@ -560,6 +564,7 @@ def test_mask_edited_between_the_passes_is_a_clear_error(layout, change, monkeyp
     with pytest.raises(InputChangedError, match="mask changed while it was being encoded"):
         rle.encode(mask, progress=edit)
     assert edited
+    assert len(calls) > 2  # the hook ran per chunk, not just once per pass
 
 
 @pytest.mark.parametrize("compact", [False, True])
