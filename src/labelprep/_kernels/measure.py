@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .index import _prefetch
+from ._index_rows import _prefetch
 
 #: How many voxels ahead (in ``voxel_indices``) the image is prefetched. 64 and 128 were
 #: equally good on the blob stack, 16 and 32 slower (one thread, float32 image).
@@ -165,7 +165,7 @@ def medians(values, voxel_indices, offsets, out):
 #: ``sum(v - K)``, ``sum((v - K) ** 2)``, minimum, maximum, a NaN was seen (0/1) and
 #: ``sum(v * coord_k)``; all float64 (min and max convert monotonically, so they equal
 #: the image dtype's min and max converted). ``scatter_rows`` (the build's pass 2, in
-#: ``_kernels/index.py``) adds each run of an object's voxels to them, its code written
+#: ``_kernels/_index_scatter.py``) adds each run of an object's voxels to them, its code written
 #: inline there: a call per run, inlined by Numba or not, cost more than the work itself
 #: (measured: the arrays passed were reference-counted at every call).
 FUSED_N, FUSED_K, FUSED_S1, FUSED_S2, FUSED_MIN, FUSED_MAX, FUSED_NAN, FUSED_W = range(8)
