@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from labelprep import patches
+from labelprep.errors import SkippedFileWarning
 from labelprep.io import ImageReadError, read_image
 from labelprep.patches import PatchSampler, centre_values, coverage
 
@@ -514,6 +515,157 @@ def test_inconsistent_channels_and_dtypes_are_errors(photos):
             s.sample(1)
 
 
+# ------------------------------------------------------------------ on_error="skip"
+
+
+def _skipping(**kwargs):
+    """A PatchSampler with on_error="skip" (the warnings are checked by the caller)."""
+    return PatchSampler(on_error="skip", **kwargs)
+
+
+def _draw_all(sampler, n_batches=40, batch=8):
+    parts = [sampler.sample(batch) for _ in range(n_batches)]
+    return np.concatenate([p.origins for p in parts]), parts
+
+
+def test_skip_leaves_out_bad_files_names_them_once_and_the_run_goes_on(tmp_path, photos):
+    """A corrupt, a truncated and a vanished file among good ones: each is warned about
+    once, recorded in order, never drawn; every good image is still visited."""
+    images = photos[0][:7]
+    paths = _write_pngs(tmp_path, images)
+    paths[2].write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    data = paths[5].read_bytes()
+    paths[5].write_bytes(data[: len(data) // 2])  # truncated
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with PatchSampler(paths, patch_size=8, cache_size=3, replace_every=4, seed=0,
+                          on_error="skip") as s:
+            paths[4].unlink()  # vanishes after the sampler was made
+            origins, parts = _draw_all(s)
+            skipped = dict(s.skipped)
+            with pytest.raises(TypeError):
+                s.skipped["x"] = "y"  # read-only
+    drawn = set(origins[:, 0].tolist())
+    assert drawn == {0, 1, 3, 6}
+    assert set(skipped) == {str(paths[i]) for i in (2, 4, 5)}
+    assert "cannot read" in skipped[str(paths[2])] and "img2.png" in skipped[str(paths[2])]
+    assert "img4.png" in skipped[str(paths[4])]
+    ours = [w for w in caught if issubclass(w.category, SkippedFileWarning)]
+    assert len(ours) == 3 and len(caught) == 3
+    # one warning per file, in the order of s.skipped, naming the file and the reason
+    for w, (name, reason) in zip(ours, skipped.items()):
+        assert name in str(w.message) and reason in str(w.message)
+        assert w.filename == __file__  # points at the caller's sample()
+    decoded = {i: read_image(paths[i]) for i in drawn}
+    for p in parts:
+        assert_patches_match(p, decoded, None)
+
+
+@pytest.mark.parametrize("cache_size,replace_every", [(3, 4), (1, 2), (7, 4), (16, 3)])
+def test_skip_refills_the_slot_and_prefetch_does_not_change_the_patches(
+    tmp_path, photos, cache_size, replace_every
+):
+    paths = _write_pngs(tmp_path, photos[0][:7])
+    for i in (0, 5):
+        paths[i].write_bytes(b"junk")
+    results = []
+    for prefetch in (False, True, 1, 6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkippedFileWarning)
+            with _skipping(images=paths, patch_size=8, cache_size=cache_size,
+                           replace_every=replace_every, seed=3, prefetch=prefetch) as s:
+                origins, _ = _draw_all(s)
+                # the slot of a bad file is refilled; with every good image cached the
+                # cache shrinks to the good ones
+                assert len(s.cached_indices) == min(cache_size, 5)
+                assert not {0, 5} & set(s.cached_indices)
+                assert list(s.skipped) in ([str(paths[0]), str(paths[5])],
+                                           [str(paths[5]), str(paths[0])])
+        assert not {0, 5} & set(origins[:, 0].tolist())
+        results.append(origins)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
+def test_skip_a_mask_of_the_wrong_shape(tmp_path, photos):
+    images, masks = photos
+    ipaths = _write_pngs(tmp_path, images[:4])
+    mpaths = _write_pngs(tmp_path, [masks[0], masks[1][:100], masks[2], masks[3]], "mask")
+    with pytest.warns(SkippedFileWarning, match="mask1.png.*img1.png"):
+        with _skipping(images=ipaths, masks=mpaths, patch_size=16, mode="foreground",
+                       cache_size=2, replace_every=3, seed=0) as s:
+            p = s.sample(200)
+    assert list(s.skipped) == [str(ipaths[1])]
+    assert "mask1.png" in s.skipped[str(ipaths[1])]
+    assert set(p.sources.tolist()) == {0, 2, 3}
+    assert (p.centre_classes != 0).all()
+
+
+def test_skip_arrays_refused_when_loaded(photos):
+    """Load-time checks of arrays (float mask, other channels or dtype) are skipped too."""
+    rgb, mask = photos[0][0], photos[1][0]
+    images = [rgb, rgb, rgb[..., 0], rgb, rgb.astype(np.float64)]
+    masks = [mask, mask.astype(np.float32), mask, mask, mask]
+    with pytest.warns(SkippedFileWarning):
+        with _skipping(images=images, masks=masks, patch_size=8, cache_size=5, seed=0) as s:
+            p = s.sample(100)
+    assert set(p.sources.tolist()) == {0, 3}
+    assert set(s.skipped) == {f"images[{i}] (array)" for i in (1, 2, 4)}
+    assert "integer class ids" in s.skipped["images[1] (array)"]
+    assert "channel" in s.skipped["images[2] (array)"]
+    assert "dtype" in s.skipped["images[4] (array)"]
+
+
+def test_skip_every_source_bad_is_a_clear_error(tmp_path, photos):
+    paths = _write_pngs(tmp_path, photos[0][:3])
+    for p in paths:
+        p.write_bytes(b"junk")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _skipping(images=paths, patch_size=8, cache_size=2) as s:
+            with pytest.raises(ValueError, match=r"all 3 image\(s\) were skipped") as info:
+                s.sample(4)
+            first = next(iter(s.skipped))
+            assert f"the first: {first}: cannot read" in str(info.value)
+            assert len(s.skipped) == 3
+            with pytest.raises(ValueError, match="all 3 image"):  # and it stays so
+                s.sample(4)
+    assert len(caught) == 3
+
+
+@pytest.mark.parametrize("mode", patches.MODES)
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_skip_without_bad_sources_draws_exactly_as_raise(tmp_path, photos, mode, prefetch):
+    images, masks = photos
+    ipaths = _write_pngs(tmp_path, images[:5])
+    mpaths = _write_pngs(tmp_path, masks[:5], "mask")
+    runs = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no warning at all
+        for on_error in ("raise", "skip"):
+            for kind, (im, ma) in {"files": (ipaths, mpaths), "arrays": (images, masks)}.items():
+                with PatchSampler(im, ma, 12, cache_size=2, replace_every=5, mode=mode,
+                                  seed=7, prefetch=prefetch, on_error=on_error) as s:
+                    parts = [s.sample(9) for _ in range(12)]
+                    assert dict(s.skipped) == {}
+                runs[on_error, kind] = parts
+    for kind in ("files", "arrays"):
+        for a, b in zip(runs["raise", kind], runs["skip", kind]):
+            np.testing.assert_array_equal(a.origins, b.origins)
+            np.testing.assert_array_equal(a.images, b.images)
+            np.testing.assert_array_equal(a.masks, b.masks)
+
+
+def test_skip_does_not_hide_bad_arguments(tmp_path, photos):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        _skipping(images=[tmp_path / "nope.png"])
+    with pytest.raises(ValueError, match=r"masks\[1\].*shape"):
+        _skipping(images=photos[0][:2], masks=[photos[1][0], photos[1][1][:50]], patch_size=8)
+    with _skipping(images=photos[0][:2], patch_size=8) as s:
+        with pytest.raises(ValueError, match="n must be"):
+            s.sample(-1)
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
@@ -526,6 +678,8 @@ def test_inconsistent_channels_and_dtypes_are_errors(photos):
         ({"replace_every": -1}, ValueError, "replace_every"),
         ({"prefetch": -2}, ValueError, "prefetch"),
         ({"workers": 0}, ValueError, "workers"),
+        ({"on_error": "ignore"}, ValueError, r"on_error must be one of \('raise', 'skip'\)"),
+        ({"on_error": None}, ValueError, "on_error must be one of"),
         ({"mode": "foreground"}, ValueError, "needs masks"),
         ({"class_weights": {1: 1}}, ValueError, "class_balanced"),
         ({"masks": [np.zeros((50, 50), np.uint8)] * 2}, ValueError, "1 images but 2 masks"),

@@ -22,6 +22,12 @@ class ImageReadError(ValueError):
         super().__init__(f"cannot read {_shown(self.path)}: {reason}")
 
 
+class SkippedFileWarning(UserWarning):
+    """An input could not be used and was left out of a batch run (e.g. by
+    ``PatchSampler(on_error="skip")``); the message names it and the reason, once. The
+    run goes on without it."""
+
+
 class OutputError(OSError):
     """An output could not be written completely (full disk, read-only folder, size
     mismatch...). The target was left as it was; the message names it and the reason."""

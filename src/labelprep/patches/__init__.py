@@ -33,14 +33,15 @@ True
 #   _results   Patches (one draw) and SamplerStats (running counters)
 #   _sources   images/masks given as lists, folders or arrays; match_masks
 #   _entry     one cache entry: read, checked, class-indexed (what loader threads run)
-#   _loading   the seeded cache plan, the loader threads, the swaps (PatchSampler mixin)
+#   _loading   the seeded cache plan, the loader threads, the swaps, skipped sources
+#              (on_error="skip") (PatchSampler mixin)
 #   _drawing   (slot, corner) draws per mode, uniform fallback (PatchSampler mixin)
 #   _crop      cutting patches out, with zero or mirror padding
 #   _analysis  centre_values, coverage, expected_centre_classes
 #   _sampler   PatchSampler: arguments, public API, the sampling loop
 
 from ._analysis import centre_values, coverage, expected_centre_classes
-from ._options import BORDERS, MODES, PAD_MODES
+from ._options import BORDERS, MODES, ON_ERROR, PAD_MODES
 from ._options import MAX_CHANNELS as MAX_CHANNELS  # module attributes before the split
 from ._options import PathLike as PathLike
 from ._results import Patches, SamplerStats
@@ -50,6 +51,7 @@ from ._sources import match_masks
 __all__ = [
     "BORDERS",
     "MODES",
+    "ON_ERROR",
     "PAD_MODES",
     "PatchSampler",
     "Patches",

@@ -13,14 +13,15 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from ._crop import _crop_many
 from ._drawing import _Drawing
 from ._entry import _Config, _Entry
-from ._loading import _CacheLoading
-from ._options import BORDERS, MODES, PAD_MODES, PathLike
+from ._loading import _CacheLoading, _Plan
+from ._options import BORDERS, MODES, ON_ERROR, PAD_MODES, PathLike
 from ._results import Patches, SamplerStats
 from ._sources import _as_sources, _name
 
@@ -70,6 +71,18 @@ class PatchSampler(_CacheLoading, _Drawing):
         the caller's thread when an image is needed.
     workers : int, optional
         Number of loader threads (default: ``min(2, os.cpu_count())``).
+    on_error : {"raise", "skip"}
+        What a source that cannot be read or used does when it is loaded (a corrupt,
+        truncated or vanished file, a mask of the wrong shape or dtype, an image smaller
+        than the patch with ``border="valid"``, other channels or dtype than the first
+        image loaded). ``"raise"`` (default): ``sample()`` raises the error, naming the
+        file. ``"skip"``: the source is dropped for the rest of the run (never drawn
+        again, its cache slot refilled with the next image of the seeded order), a
+        :class:`~labelprep.errors.SkippedFileWarning` names it and the reason once, and
+        :attr:`skipped` records it; when every source has failed, ``sample()`` raises a
+        ValueError. Without bad sources both give the same patches. Bad arguments
+        (including missing paths and arrays of the wrong shape, checked here) always
+        raise at once.
 
     See Also
     --------
@@ -83,6 +96,22 @@ class PatchSampler(_CacheLoading, _Drawing):
     >>> with PatchSampler([image], [mask], (8, 8), mode="foreground") as s:
     ...     bool((s.sample(16).centre_classes == 1).all())
     True
+
+    With ``on_error="skip"`` a bad source is left out (here a float mask, refused when
+    it is loaded), with a warning:
+
+    >>> import warnings
+    >>> masks = [mask, mask.astype(np.float32), mask]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with PatchSampler([image] * 3, masks, (8, 8), on_error="skip") as s:
+    ...         drawn = set(s.sample(64).sources.tolist())
+    >>> sorted(drawn), list(s.skipped)
+    ([0, 2], ['images[1] (array)'])
+    >>> s.skipped["images[1] (array)"][:47]
+    'mask masks[1] (array) has dtype float32; masks '
+    >>> [type(w.message).__name__ for w in caught]
+    ['SkippedFileWarning']
     """
 
     def __init__(
@@ -99,6 +128,7 @@ class PatchSampler(_CacheLoading, _Drawing):
         class_weights: Mapping[int, float] | None = None,
         prefetch: bool | int = True,
         workers: int | None = None,
+        on_error: str = "raise",
     ):
         self._closed = True  # until fully constructed (close() must work from __del__)
         self._executor = None
@@ -119,6 +149,8 @@ class PatchSampler(_CacheLoading, _Drawing):
             raise ValueError(f"border must be one of {BORDERS}, got {border!r}")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        if not isinstance(on_error, str) or on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         if class_weights is not None:
             if mode != "class_balanced":
                 raise ValueError('class_weights is only used with mode="class_balanced"')
@@ -167,6 +199,7 @@ class PatchSampler(_CacheLoading, _Drawing):
         self.replace_every = int(replace_every)
         self.cache_size = min(int(cache_size), len(sources))
         self.seed = seed
+        self.on_error = on_error
         self._config = _Config(patch_size, mode, border, sources, mask_sources)
         # arrays: check shapes now, cheaply, so bad input fails at construction
         for i, src in enumerate(sources):
@@ -180,8 +213,12 @@ class PatchSampler(_CacheLoading, _Drawing):
         self._rng_order = np.random.default_rng(seeds[0])
         self._rng_evict = np.random.default_rng(seeds[1])
         self._rng = np.random.default_rng(seeds[2])
-        self._plan = self._plan_events()
-        self._pending: deque[tuple[int, int, Future | None]] = deque()
+        self._plan = _Plan(self._rng_order, self._rng_evict, len(sources), self.cache_size,
+                           snapshots=on_error == "skip")
+        # (slot, image or None, plan state, future or None) per planned event
+        self._pending: deque[tuple[int, int | None, tuple | None, Future | None]] = deque()
+        self._skipped: dict[str, str] = {}
+        self._exhausted: ValueError | None = None
         self._cache: list[_Entry | None] = [None] * self.cache_size
         self._filled = False
         self._until_swap = self.replace_every
@@ -218,6 +255,15 @@ class PatchSampler(_CacheLoading, _Drawing):
         return [_name(s, i, "masks") for i, s in enumerate(self._config.masks)]
 
     @property
+    def skipped(self) -> Mapping[str, str]:
+        """The sources left out (``on_error="skip"``): name -> reason, in skip order.
+
+        A read-only view that grows as the run goes on; a source is named as in
+        :attr:`sources` (also when its mask was the bad file: the reason names it).
+        """
+        return MappingProxyType(self._skipped)
+
+    @property
     def cached_indices(self) -> list[int]:
         """The source indices currently in the cache (after the first draw)."""
         return [e.index for e in self._cache if e is not None]
@@ -250,7 +296,7 @@ class PatchSampler(_CacheLoading, _Drawing):
         if self._closed:
             return
         self._closed = True
-        for _, _, fut in self._pending:
+        for _, _, _, fut in self._pending:
             if fut is not None:
                 fut.cancel()
         self._pending.clear()
