@@ -127,6 +127,86 @@ def test_corrupt_file_is_left_out_named_and_the_run_exits_1(tmp_path, dataset, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "masks", "x.npz"]
 
 
+def _break_files(img_root, mask_root):
+    """im2.png corrupt, the mask of im3 of the wrong shape."""
+    (img_root / "im2.png").write_bytes(b"not an image at all")
+    mask = read_image(mask_root / "im3_mask.png")
+    Image.fromarray(mask[:40]).save(mask_root / "im3_mask.png")
+
+
+def test_skip_bad_leaves_out_bad_files_in_one_pass_lists_them_and_exits_1(
+    tmp_path, dataset, capsys
+):
+    img_root, mask_root = dataset
+    _break_files(img_root, mask_root)
+    out = tmp_path / "s.npz"
+    code, stdout, stderr = _run(
+        capsys, img_root, "--masks", mask_root, "--mask-suffix", "_mask", "--size", "16",
+        "--n", "120", "--out", out, "--cache-size", "3", "--replace-every", "8", "--quiet",
+        "--skip-bad",
+    )
+    assert code == 1
+    assert "Traceback" not in stderr and "SkippedFileWarning" not in stderr
+    assert "2 file(s) could not be read or used and were skipped" in stderr
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 2
+    bad2 = next(ln for ln in lines if ln.startswith(str(img_root / "im2.png") + ": "))
+    assert "cannot read" in bad2
+    bad3 = next(ln for ln in lines if ln.startswith(str(img_root / "im3.png") + ": "))
+    assert "im3_mask.png has shape (40, 120)" in bad3
+    assert "drawing without it" not in stderr  # one pass, no restart
+    assert "from 4 image(s) with masks" in stdout
+    with np.load(out) as z:
+        assert z["images"].shape[0] == 120 and z["masks"].shape[0] == 120
+        sources = z["sources"].tolist()
+        used = {sources[i] for i in z["origins"][:, 0]}
+    assert len(sources) == 6  # origins index the full list
+    good = {str(img_root / f"im{i}.png") for i in (0, 1)} | {
+        str(img_root / "part2" / f"im{i}.png") for i in (4, 5)}
+    assert used == good  # the bad two never drawn, every good one visited
+
+
+def test_without_skip_bad_a_wrong_mask_still_stops_the_run(tmp_path, dataset, capsys):
+    img_root, mask_root = dataset
+    _break_files(img_root, mask_root)
+    out = tmp_path / "w.npz"
+    code, _, stderr = _run(capsys, img_root, "--masks", mask_root, "--mask-suffix", "_mask",
+                           "--size", "16", "--n", "50", "--out", out, "--cache-size", "6",
+                           "--quiet")
+    assert code == 2
+    assert "error: mask" in stderr and "im3_mask.png" in stderr  # unusable: stops
+    assert "--skip-bad" not in stderr
+    assert not out.exists()
+
+
+def test_skip_bad_with_every_file_bad_is_an_error_listing_them(tmp_path, dataset, capsys):
+    img_root, _ = dataset
+    out = tmp_path / "a.npz"
+    code, _, stderr = _run(capsys, img_root, "--size", "100", "--n", "10", "--out", out,
+                           "--quiet", "--skip-bad")
+    assert code == 2 and not out.exists()
+    assert "error: all 6 image(s) were skipped" in stderr and "smaller than the patch" in stderr
+    assert "6 file(s) could not be read or used and were skipped" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_skip_bad_without_bad_files_writes_the_same_patches(tmp_path, dataset, capsys):
+    img_root, mask_root = dataset
+    outs = []
+    for flag in ([], ["--skip-bad"]):
+        out = tmp_path / f"g{len(flag)}.npz"
+        code, stdout, stderr = _run(capsys, img_root, "--masks", mask_root, "--mask-suffix",
+                                    "_mask", "--size", "12", "--n", "90", "--mode",
+                                    "foreground", "--cache-size", "2", "--out", out,
+                                    "--quiet", *flag)
+        assert code == 0 and "skipped" not in stderr, stderr
+        assert "from 6 image(s) with masks" in stdout
+        with np.load(out) as z:
+            outs.append({k: z[k] for k in ("images", "masks", "origins", "sources")})
+    for key in outs[0]:
+        np.testing.assert_array_equal(outs[0][key], outs[1][key])
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [

@@ -8,6 +8,10 @@ Example::
 The ``.npz`` holds ``images`` (n, *size[, C]), ``masks`` (n, *size) when masks were
 given, ``origins`` (n, 1 + ndim: source index and first corner), ``sources`` (the image
 paths, indexed by ``origins[:, 0]``), ``mask_sources``, and the settings used.
+
+Exit codes: 0 done; 1 the patches were written but some files were left out (each named
+on stderr with the reason: an unreadable file, or with ``--skip-bad`` any image or mask
+that cannot be used); 2 bad arguments or inputs, nothing written.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="patches per batch, for the distinct-images statistic (default 32)")
     parser.add_argument("--workers", type=int, default=None,
                         help="image loading threads (default min(2, cores))")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out any image whose image or mask cannot be read or used "
+                             "(corrupt, wrong shape, smaller than the patch...) in one pass "
+                             "instead of stopping; each is listed at the end, exit code 1")
     parser.add_argument("--compress", action="store_true", help="write a compressed .npz")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -120,26 +128,31 @@ def run(args: argparse.Namespace) -> int:
     except OutputPathError as exc:
         return fail(str(exc))
     failures: list[str] = []
+    skipped: dict[str, str] = {}  # --skip-bad: filled by _draw, even when it fails
     try:
         images, masks = _sources(args)
-        while True:  # a file that cannot be read is left out, and the draw starts again
-            try:
-                arrays, stats, sources, elapsed = _draw(args, images, masks, size)
-                break
-            except ImageReadError as exc:
-                bad = Path(exc.path)
-                keep = [i for i, (im, m) in enumerate(zip(images, masks or images))
-                        if bad not in (Path(im), Path(m))]
-                if len(keep) == len(images):
-                    raise
-                failures.append(f"{exc.path}: {exc.reason}")
-                print(_shown(f"labelprep patches: {exc}; drawing without it"), file=sys.stderr)
-                images = [images[i] for i in keep]
-                masks = None if masks is None else [masks[i] for i in keep]
-                if not images:
-                    return fail("no readable image left")
+        if args.skip_bad:  # one pass: the sampler leaves out the bad sources itself
+            arrays, stats, sources, elapsed = _draw(args, images, masks, size, skipped)
+        else:
+            while True:  # a file that cannot be read is left out, and the draw starts again
+                try:
+                    arrays, stats, sources, elapsed = _draw(args, images, masks, size)
+                    break
+                except ImageReadError as exc:
+                    bad = Path(exc.path)
+                    keep = [i for i, (im, m) in enumerate(zip(images, masks or images))
+                            if bad not in (Path(im), Path(m))]
+                    if len(keep) == len(images):
+                        raise
+                    failures.append(f"{exc.path}: {exc.reason}")
+                    print(_shown(f"labelprep patches: {exc}; drawing without it"), file=sys.stderr)
+                    images = [images[i] for i in keep]
+                    masks = None if masks is None else [masks[i] for i in keep]
+                    if not images:
+                        return fail("no readable image left")
         _write_npz(args.out, arrays, args.compress)
     except (ValueError, TypeError, OSError, ImageReadError) as exc:
+        _print_skipped(skipped)
         return fail(str(exc))
 
     n = args.n
@@ -147,8 +160,12 @@ def run(args: argparse.Namespace) -> int:
     extra = arrays["images"].shape[1 + len(size):]
     channels = f", {extra[0]} channels" if extra else ""
     print(_shown(f"wrote {args.out}: {n} patches of {shape}{channels} ({arrays['images'].dtype}) "
-                 f"from {len(sources)} image(s){' with masks' if masks is not None else ''}"))
+                 f"from {len(sources) - len(skipped)} image(s)"
+                 f"{' with masks' if masks is not None else ''}"))
     _print_stats(args, stats, elapsed, arrays, masks, size)
+    if skipped:
+        _print_skipped(skipped)
+        return 1
     if failures:
         print(f"labelprep patches: {len(failures)} file(s) could not be read and were left out:",
               file=sys.stderr)
@@ -158,11 +175,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _draw(args: argparse.Namespace, images, masks, size):
-    """Sample ``args.n`` patches; returns (arrays for the .npz, stats, sources, seconds)."""
+def _print_skipped(skipped: dict[str, str]) -> None:
+    from labelprep.errors import _shown
+
+    if not skipped:
+        return
+    print(f"labelprep patches: {len(skipped)} file(s) could not be read or used and were "
+          f"skipped (--skip-bad):", file=sys.stderr)
+    for name, reason in skipped.items():
+        print(_shown(f"  {name}: {reason}"), file=sys.stderr)
+
+
+def _draw(args: argparse.Namespace, images, masks, size, skipped: dict | None = None):
+    """Sample ``args.n`` patches; returns (arrays for the .npz, stats, sources, seconds).
+
+    With a ``skipped`` dict, bad sources are left out (``on_error="skip"``) and recorded
+    in it (also when the draw fails because every source was bad); the sampler's
+    warnings are not shown, the command lists the files at the end.
+    """
+    import warnings
+
     import numpy as np
 
     from labelprep._progress import report, tqdm_progress
+    from labelprep.errors import SkippedFileWarning
     from labelprep.patches import PatchSampler
 
     t0 = time.perf_counter()
@@ -171,15 +207,21 @@ def _draw(args: argparse.Namespace, images, masks, size):
         images, masks, tuple(size), cache_size=args.cache_size,
         replace_every=args.replace_every, mode=args.mode, seed=args.seed,
         border=args.border, pad_mode=args.pad_mode, class_weights=args.class_weights,
-        workers=args.workers,
-    ) as sampler, tqdm_progress("patches", unit="patch", disable=args.quiet) as progress:
+        workers=args.workers, on_error="raise" if skipped is None else "skip",
+    ) as sampler, tqdm_progress("patches", unit="patch", disable=args.quiet) as progress, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFileWarning)
         done = 0
         report(progress, 0, args.n)
-        while done < args.n:
-            batch = sampler.sample(min(args.batch_size, args.n - done))
-            parts.append(batch)
-            done += len(batch)
-            report(progress, done, args.n)
+        try:
+            while done < args.n:
+                batch = sampler.sample(min(args.batch_size, args.n - done))
+                parts.append(batch)
+                done += len(batch)
+                report(progress, done, args.n)
+        finally:
+            if skipped is not None:
+                skipped.update(sampler.skipped)
         stats = sampler.stats
         sources = sampler.sources
     elapsed = time.perf_counter() - t0
