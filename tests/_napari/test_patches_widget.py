@@ -211,3 +211,26 @@ def test_many_boxes_are_capped_but_coverage_uses_all(viewer, qtbot, monkeypatch)
     assert viewer.layers["cells image patches"].nshapes == 100
     assert "Only the first 100 boxes" in widget.message.text()
     assert viewer.layers["cells image patch coverage"].data.sum() == 150 * 8 * 16 * 16
+
+
+def test_controls_follow_the_model_and_write_to_it(viewer, qtbot):
+    widget = _widget(viewer, "photo2d")
+    model = widget.model
+    assert not widget.export_button.isEnabled() and not widget.weights_edit.isEnabled()
+    model.update(n=7, mode="class_balanced", patch_size=(3, 40, 41), weights_text="1=2",
+                 seed=9, border="pad with zeros")
+    assert widget.n_spin.value() == 7 and widget.seed_spin.value() == 9
+    assert [s.value() for s in widget.size_spins] == [3, 40, 41]
+    assert widget.mode_combo.currentText() == "class_balanced"
+    assert widget.weights_edit.isEnabled() and widget.weights_edit.text() == "1=2"
+    assert widget.border_combo.currentText() == "pad with zeros"
+    _set(widget, (20, 30), 11, mode="foreground", seed=4)
+    assert (model.patch_size[1:], model.n, model.mode, model.seed) == ((20, 30), 11,
+                                                                       "foreground", 4)
+    assert not widget.weights_edit.isEnabled()
+    origins = _click_sample(qtbot, widget)
+    assert model.origins is origins and widget.export_button.isEnabled()
+    assert widget.table.rowCount() == len(model.table_rows) > 0
+    model.clear_result()
+    assert widget.origins is None and not widget.export_button.isEnabled()
+    assert widget.table.rowCount() == 0
