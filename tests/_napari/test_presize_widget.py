@@ -271,3 +271,18 @@ def test_widget_docks_from_the_manifest(viewer, qtbot):
     w.preview()
     qtbot.waitUntil(lambda: not w.busy, timeout=TIMEOUT)
     assert w.image_result is not None
+
+
+def test_the_form_and_the_model_stay_in_step(viewer, widget):
+    model = widget.model
+    widget.size_edit.setText("70")
+    widget.method_combo.setCurrentText("mode")
+    widget.overwrite_check.setChecked(True)
+    widget.src_edit.setText("/data/in")
+    assert (model.size_text, model.method, model.overwrite, model.src) == (
+        "70", "mode", True, "/data/in")
+    model.set(size_text="90 120", method="nearest", upscale=True, workers=1, dst="/data/out")
+    assert widget.size_edit.text() == "90 120" and widget.method_combo.currentText() == "nearest"
+    assert widget.upscale_check.isChecked() and widget.workers_spin.value() == 1
+    assert widget.dst_edit.text() == "/data/out"
+    assert widget.shape_label.text() == "Output: -" and widget.report is None

@@ -17,13 +17,14 @@ A thin shell over :mod:`labelprep.presize`:
 
 Bad input (no layer, a 3D layer, a mask of another shape, ``dst`` inside ``src``...) is
 shown as a message in the widget (and a napari notification); nothing is written.
+
+The dock's state (settings, last preview, last report, cancel request) lives in a
+Qt-free :class:`~.presize_model.PresizeDockModel` (``widget.model``), which also checks
+the settings; this widget is a view over it: the form writes into the model and shows
+what its signals announce.
 """
 
 from __future__ import annotations
-
-import os
-import re
-from dataclasses import dataclass
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -44,83 +45,38 @@ from qtpy.QtWidgets import (
 )
 
 from ._common import DockWidget, Failure, LayerComboBox, layer_data, layer_kind, unwrap
+from .presize_model import (
+    METHODS,
+    Cancelled,
+    PresizeDockModel,
+    compute_preview,
+    image_problem,
+    mask_problem,
+    overlay_transform,
+    parse_size,
+)
 
 __all__ = ["PresizeWidget", "overlay_transform", "parse_size"]
 
 _NO_MASK = "(no mask)"
 
 
-class _Cancelled(Exception):
-    """Raised from the progress callback to stop a folder run."""
-
-
-@dataclass
-class _Preview:
-    image: np.ndarray
-    mask: np.ndarray | None
-    in_shape: tuple[int, int]
-    out_shape: tuple[int, int]
-    lost: np.ndarray | None
-    n_labels: int
-
-
-def parse_size(text: str) -> int | tuple[int, int]:
-    """``"160"`` -> 160, ``"120 160"`` / ``"120x160"`` / ``"120,160"`` -> (120, 160)."""
-    parts = [p for p in re.split(r"[\sx,×*]+", text.strip().lower()) if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or min(values, default=0) < 1:
-        raise ValueError(
-            f"size must be one positive number (shorter side) or two (height width), got {text!r}"
-        )
-    return values[0] if len(values) == 1 else (values[0], values[1])
-
-
-def overlay_transform(layer, in_shape, out_shape) -> tuple[np.ndarray, np.ndarray]:
-    """``scale`` and ``translate`` that put a presized copy exactly over ``layer``.
-
-    Output pixel i samples input position ``(i + 0.5) * f - 0.5`` (f = in / out, pixel
-    centres at integer coordinates, as in napari), so the copy has scale ``s * f`` and is
-    shifted by ``s * (f - 1) / 2`` in world units.
-    """
-    f = np.asarray(in_shape, float) / np.asarray(out_shape, float)
-    scale = np.asarray(layer.scale, float)[-2:]
-    translate = np.asarray(layer.translate, float)[-2:]
-    return scale * f, translate + scale * (f - 1) / 2
+def _kind(layer) -> str:
+    return layer_kind(layer) or type(layer).__name__
 
 
 def _image_problem(layer) -> str | None:
     if layer is None:
-        return ("No image layer: add a 2D image (e.g. File > Open Sample > Label Prep > "
-                "Photo with multi-class mask (2D)).")
-    kind = layer_kind(layer)
-    if kind != "image":
-        return (f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick an "
-                "Image layer.")
-    if layer.ndim != 2:
-        return (
-            f"Layer '{layer.name}' is {layer.ndim}D: presizing works on 2D images (greyscale "
-            "or RGB), e.g. one slice added as its own layer."
-        )
-    return None
+        return image_problem(None, None)
+    return image_problem(layer.name, _kind(layer), layer.ndim)
 
 
 def _mask_problem(layer, image_shape) -> str | None:
     if layer is None:
         return None
-    kind = layer_kind(layer)
-    if kind != "labels":
-        return (f"Layer '{layer.name}' is a {kind or type(layer).__name__} layer: pick a "
-                "Labels layer as mask.")
-    data = layer_data(layer)
-    if tuple(data.shape) != tuple(image_shape):
-        return (
-            f"Mask '{layer.name}' has shape {tuple(data.shape)} but the image is "
-            f"{tuple(image_shape)}: they must match pixel for pixel."
-        )
-    return None
+    kind = _kind(layer)
+    shape = tuple(layer_data(layer).shape) if kind == "labels" else ()
+    return mask_problem(layer.name, kind, shape, image_shape)
 
 
 def _folder_label(edit: QLineEdit, browse: QPushButton) -> QWidget:
@@ -137,6 +93,8 @@ class PresizeWidget(DockWidget):
 
     Attributes (for scripting and tests)
     ------------------------------------
+    model : :class:`~.presize_model.PresizeDockModel`, the dock's state (the form
+        writes into it; changing it with ``model.set(...)`` updates the form)
     image_combo, mask_combo : QComboBox
         The Image layer and the optional Labels layer (``"(no mask)"``).
     size_edit : QLineEdit
@@ -155,13 +113,11 @@ class PresizeWidget(DockWidget):
     message_label : QLabel, the last message (errors in red)
     """
 
-    def __init__(self, napari_viewer, parent=None):
+    def __init__(self, napari_viewer, parent=None, model: PresizeDockModel | None = None):
         super().__init__(napari_viewer, parent)
+        self.model = model if model is not None else PresizeDockModel()
         self.image_result = None
         self.mask_result = None
-        self.lost_labels = None
-        self.report = None
-        self._cancel = False
 
         layout = QVBoxLayout(self.scroll_body())
 
@@ -172,20 +128,20 @@ class PresizeWidget(DockWidget):
         self.mask_combo = LayerComboBox(
             self.viewer, ("labels",), none_text=_NO_MASK, exclude=self._results
         )
-        self.size_edit = QLineEdit("160")
+        self.size_edit = QLineEdit()
         self.size_edit.setToolTip(
             "160: shorter side 160 (aspect kept).\n120 160: height >= 120 and width >= 160."
         )
         self.method_combo = QComboBox()
-        self.method_combo.addItems(["nearest", "mode"])
+        self.method_combo.addItems(list(METHODS))
         self.method_combo.setToolTip(
             "Masks are never interpolated. nearest: the pixel at each output cell's centre; "
             "mode: the majority label of the block."
         )
         self.upscale_check = QCheckBox("enlarge smaller images too")
         self.preview_button = QPushButton("Preview")
-        self.shape_label = QLabel("Output: -")
-        self.loss_label = QLabel("Label loss: -")
+        self.shape_label = QLabel()
+        self.loss_label = QLabel()
         self.loss_label.setWordWrap(True)
         form.addRow("Image", self.image_combo)
         form.addRow("Mask", self.mask_combo)
@@ -215,8 +171,7 @@ class PresizeWidget(DockWidget):
             browse.clicked.connect(lambda _=False, e=edit, t=label: self._browse(e, t))
             fform.addRow(label, _folder_label(edit, browse))
         self.workers_spin = QSpinBox()
-        self.workers_spin.setRange(1, max(1, os.cpu_count() or 1) * 4)
-        self.workers_spin.setValue(os.cpu_count() or 1)
+        self.workers_spin.setRange(1, self.model.max_workers)
         self.overwrite_check = QCheckBox("redo outputs that are up to date")
         fform.addRow("Workers", self.workers_spin)
         fform.addRow("", self.overwrite_check)
@@ -253,7 +208,48 @@ class PresizeWidget(DockWidget):
         self.preview_button.clicked.connect(lambda: self.preview())
         self.run_button.clicked.connect(lambda: self.run_folder())
         self.cancel_button.clicked.connect(self.cancel)
+        self._bind_model()
         self._update_state()
+
+    # ------------------------------------------------------------------ model <-> form
+    def _bind_model(self) -> None:
+        """Two-way binding: the form writes into the model, the model's signals update it."""
+        lines, checks = (self.size_edit, self.src_edit, self.dst_edit, self.masks_edit,
+                         self.masks_out_edit), (self.upscale_check, self.overwrite_check)
+        names = ("size_text", "src", "dst", "masks", "masks_out")
+        combo, spin = self.method_combo, self.workers_spin
+        self._bound = {  # setting -> (its control's change signal, read it, show a value)
+            **{n: (e.textChanged, e.text, e.setText) for n, e in zip(names, lines)},
+            **{n: (c.toggled, c.isChecked, c.setChecked)
+               for n, c in zip(("upscale", "overwrite"), checks)},
+            "method": (combo.currentTextChanged, combo.currentText, combo.setCurrentText),
+            "workers": (spin.valueChanged, spin.value, spin.setValue),
+        }
+        for name, value in self.model.settings().items():
+            self._show_setting(name, value)
+        for name, (signal, read, _) in self._bound.items():
+            signal.connect(lambda *_, n=name, r=read: self.model.set(**{n: r()}))
+        self.model.settings_changed.connect(self._show_setting)
+        self.model.preview_changed.connect(self._show_preview_text)
+        self.model.report_changed.connect(self._show_report_text)
+        self.model.cancelling_changed.connect(self._update_state)
+        self._show_preview_text(self.model.preview)
+        self._show_report_text(self.model.report)
+
+    def _show_setting(self, name: str, value) -> None:
+        _, read, show = self._bound[name]
+        if read() != value:
+            show(value)
+
+    def _show_preview_text(self, preview) -> None:
+        self.shape_label.setText("Output: -" if preview is None else preview.shape_text())
+        self.loss_label.setText("Label loss: -" if preview is None else preview.loss_text())
+
+    def _show_report_text(self, report) -> None:
+        lines = self.model.failure_lines()
+        self.report_label.setText("" if report is None else report.summary())
+        self.failures_text.setPlainText("\n".join(lines))
+        self.failures_text.setVisible(bool(lines))
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -266,15 +262,25 @@ class PresizeWidget(DockWidget):
         """The running folder run, or None."""
         return self._folder_task.worker
 
+    @property
+    def lost_labels(self):
+        """The label ids lost in the last preview (None: no preview or no mask)."""
+        return self.model.lost_labels
+
+    @property
+    def report(self):
+        """The last folder run's :class:`labelprep.presize.FolderReport`, or None."""
+        return self.model.report
+
     def _results(self):
         """The preview layers: not offered as inputs."""
         return self.image_result, self.mask_result
 
-    def _update_state(self) -> None:
+    def _update_state(self, *_) -> None:
         folder_busy = self._folder_task.busy
         self.preview_button.setEnabled(not self._preview_task.busy)
         self.run_button.setEnabled(not folder_busy)
-        self.cancel_button.setEnabled(folder_busy and not self._cancel)
+        self.cancel_button.setEnabled(folder_busy and not self.model.cancelling)
 
     def _browse(self, edit: QLineEdit, title: str) -> None:  # pragma: no cover - dialog
         path = QFileDialog.getExistingDirectory(self, f"{title} folder", edit.text() or "")
@@ -282,10 +288,8 @@ class PresizeWidget(DockWidget):
             edit.setText(path)
 
     def _settings(self):
-        """(size, method, upscale) from the form; raises ValueError with a message."""
-        return parse_size(self.size_edit.text()), self.method_combo.currentText(), (
-            self.upscale_check.isChecked()
-        )
+        """(size, method, upscale) from the model; raises ValueError with a message."""
+        return self.model.preview_settings()
 
     # ------------------------------------------------------------------ preview
     def preview(self, image_layer=None, mask_layer=None):
@@ -293,8 +297,6 @@ class PresizeWidget(DockWidget):
 
         ``image_layer`` / ``mask_layer`` default to the combo boxes' choices.
         """
-        from labelprep import presize
-
         if self._preview_task.refuse_if_busy():
             return None
         image_layer = unwrap(image_layer) if image_layer is not None else self.image_combo.layer()
@@ -314,15 +316,7 @@ class PresizeWidget(DockWidget):
         mask_data = None if mask_layer is None else np.asarray(layer_data(mask_layer))
 
         def run(progress):
-            small = presize.image(img, size, upscale)
-            small_mask = lost = None
-            n_labels = 0
-            if mask_data is not None:
-                small_mask = presize.mask(mask_data, size, method, upscale)
-                lost = presize.lost_labels(mask_data, small_mask)
-                n_labels = int(np.unique(mask_data).size)
-            return _Preview(small, small_mask, tuple(img.shape[:2]), tuple(small.shape[:2]),
-                            lost, n_labels)
+            return compute_preview(img, mask_data, size, method, upscale)
 
         return self._preview_task.start(
             run,
@@ -360,94 +354,45 @@ class PresizeWidget(DockWidget):
             self.mask_result = None
         self.image_combo.refresh()  # the results are not inputs
         self.mask_combo.refresh()
-        (ih, iw), (oh, ow) = result.in_shape, result.out_shape
-        factor = ih / oh
-        self.shape_label.setText(
-            f"Output: {oh} x {ow} (from {ih} x {iw}, 1/{factor:.3g} per side)"
-            if (oh, ow) != (ih, iw)
-            else f"Output: {oh} x {ow} (already at or below the size: unchanged)"
-        )
-        self.lost_labels = result.lost
-        if result.lost is None:
-            self.loss_label.setText("Label loss: - (no mask)")
-        elif result.lost.size == 0:
-            self.loss_label.setText(f"Label loss: none ({result.n_labels} labels kept)")
-        else:
-            ids = ", ".join(str(v) for v in result.lost[:20].tolist())
-            more = ", ..." if result.lost.size > 20 else ""
-            self.loss_label.setText(
-                f"Label loss: {result.lost.size} of {result.n_labels} labels vanish: {ids}{more}"
-            )
+        self.model.set_preview(result)  # -> shape and loss labels
         self.show_message("Preview layers added: toggle them to compare with the originals.")
 
     # ------------------------------------------------------------------ folder
     def run_folder(self):
         """Start :func:`presize.folder` with the form's settings; returns the worker or None."""
-        from labelprep import presize
-
         if self._folder_task.refuse_if_busy():
             return None
-        src, dst = self.src_edit.text().strip(), self.dst_edit.text().strip()
-        masks = self.masks_edit.text().strip() or None
-        masks_out = self.masks_out_edit.text().strip() or None
         try:
-            if not src or not dst:
-                raise ValueError("Choose a source folder and a destination folder.")
-            size, method, upscale = self._settings()
-            presize.check_folders(src, dst, masks, masks_out)
+            job = self.model.folder_job()
         except ValueError as exc:
             self.show_message(str(exc), error=True)
             return None
-        workers = self.workers_spin.value()
-        overwrite = self.overwrite_check.isChecked()
-        self._cancel = False
+        model = self.model
 
         def run(progress):
-            def report(done, total):
-                if self._cancel:
-                    raise _Cancelled()
-                progress(done, total)
-
             try:
-                return presize.folder(
-                    src, dst, size, masks=masks, masks_out=masks_out, workers=workers,
-                    overwrite=overwrite, method=method, upscale=upscale, progress=report,
-                )
-            except _Cancelled:
+                return model.run_folder(job, progress)
+            except Cancelled:
                 return Failure(
                     "Cancelled: files already written are complete; run again to resume."
                 )
 
-        self.report = None
-        self.report_label.setText("")
-        self.failures_text.setVisible(False)
+        model.start_run()  # -> no report shown
         return self._folder_task.start(
             run,
             label="Presize folder",
             on_done=self._show_report,
-            message=f"Presizing {src} -> {dst} ...",
+            message=f"Presizing {job.src} -> {job.dst} ...",
             progress_format="%v / %m images",
         )
 
     def cancel(self) -> None:
         """Stop the folder run after the files in progress (outputs stay complete)."""
         if self.folder_worker is not None:
-            self._cancel = True
-            self._update_state()
+            self.model.set_cancelling(True)
             self.show_message("Cancelling after the files in progress...")
 
     def _show_report(self, result) -> None:
-        self.report = result
-        self.report_label.setText(result.summary())
-        lines = [f"{path}: {reason}" for path, reason in result.failed]
-        failed = {path for path, _ in result.failed}
-        lines += [f"{path}: no mask (presized alone)" for path in result.missing_masks
-                  if path not in failed]
-        self.failures_text.setPlainText("\n".join(lines))
-        self.failures_text.setVisible(bool(lines))
-        if result.failed:
-            self.show_message(f"{len(result.failed)} file(s) failed: see the list.", error=True)
-        elif result.total == 0:
-            self.show_message("No image files found in the source folder.", error=True)
-        else:
-            self.show_message("Done.")
+        self.model.set_report(result)  # -> report label and failure list
+        message, error = self.model.report_message()
+        self.show_message(message, error=error)
