@@ -13,15 +13,15 @@ A thin shell over :mod:`labelprep.rle`:
 
 All work runs in a ``thread_worker`` with a progress bar (the numba kernels release
 the GIL, so the viewer stays responsive); bad input gives a message, not a traceback.
+
+The dock's state lives in :class:`~labelprep._napari.rle_model.RLEDockModel`
+(``widget.model``, no Qt); this module is the view: it writes the user's choices into
+the model and shows what the model's signals announce.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -40,68 +40,25 @@ from qtpy.QtWidgets import (
 from labelprep import rle
 
 from ._common import DockWidget, LayerComboBox, check_output, layer_data, unwrap
-from .rle_io import as_labels, layer_meta
+from .rle_model import (
+    STATS,
+    Encoding,
+    Refused,
+    RLEDockModel,
+    decode_encoding,
+    decode_file,
+    decoded_message,
+    encode_array,
+    first_difference,
+    fmt_bytes,
+    layer_problem,
+    round_trip,
+)
 
-__all__ = ["RLEWidget", "first_difference", "layer_problem"]
+__all__ = ["Encoding", "RLEDockModel", "RLEWidget", "first_difference", "layer_problem"]
 
-@dataclass
-class Encoding:
-    """The last encoding made by the widget, with what the widget shows about it."""
-
-    rle: dict
-    layer: Any
-    layer_name: str
-    shape: tuple
-    dtype: str
-    runs: int
-    raw_bytes: int
-    json_bytes: int
-    compact_bytes: int
-    seconds: float
-
-    @property
-    def ratio(self) -> float:
-        """Raw array size / compact JSON size."""
-        return self.raw_bytes / max(self.compact_bytes, 1)
-
-
-def layer_problem(layer) -> str | None:
-    """Why ``layer`` cannot be encoded (a sentence for the user), or ``None``."""
-    if layer is None:
-        return "No layer to encode: add or open a Labels layer."
-    dtype = np.dtype(getattr(layer_data(layer), "dtype", np.float64))
-    if getattr(layer, "rgb", False):
-        return f"Layer '{layer.name}' is an RGB image, not a label mask."
-    if dtype.kind not in "biu":
-        return (
-            f"Layer '{layer.name}' holds {dtype} data, not integer labels: RLE stores "
-            "integer masks (convert the layer to Labels first)."
-        )
-    return None
-
-
-def first_difference(a: np.ndarray, b: np.ndarray) -> str:
-    """'identical' or where ``a`` (the layer) and ``b`` (decoded) first differ, in C order."""
-    if a.shape != b.shape:
-        return f"shapes differ: layer {a.shape}, decoded {b.shape}"
-    diff = a != b
-    if not diff.any():
-        return f"identical ({a.size} voxels, dtype {b.dtype})"
-    where = np.unravel_index(int(np.argmax(diff.ravel(order="C"))), a.shape)
-    n = int(np.count_nonzero(diff))
-    pos = ", ".join(str(int(i)) for i in where)
-    return (
-        f"differs at ({pos}): layer {a[where].item()}, decoded {b[where].item()} "
-        f"({n} voxel{'s' if n != 1 else ''} differ)"
-    )
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
+_fmt_bytes = fmt_bytes  # the former private name
+_OK_STYLE, _DIFF_STYLE = "color: #3aa655;", "color: #e0504d;"
 
 
 class RLEWidget(DockWidget):
@@ -109,6 +66,7 @@ class RLEWidget(DockWidget):
 
     Attributes (for scripting and tests)
     ------------------------------------
+    model : :class:`RLEDockModel`, the dock's state (the attributes below read it).
     layer : the layer chosen in ``layer_combo`` (or None).
     last : :class:`Encoding` or None, the last encoding.
     worker : the running ``thread_worker`` or None.
@@ -117,15 +75,38 @@ class RLEWidget(DockWidget):
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(napari_viewer, parent)
-        self.layer = None
-        self.last: Encoding | None = None
-        self.check_result = ""
+        self.model = RLEDockModel()
         self._build_ui()
         self.tasks = self.task_runner(
             progress_bar=self.progress_bar, announce=True, on_change=self._update_state
         )
+        model = self.model
+        model.layer_changed.connect(self._on_layer_changed)
+        model.encoding_changed.connect(self._refresh)
+        model.check_changed.connect(self._show_check)
+        model.compact_changed.connect(self._show_compact)
+        model.path_changed.connect(self._show_path)
         self.layer_combo.layer_changed.connect(self._set_layer)
         self._set_layer(self.layer_combo.layer())
+        self._refresh()
+
+    # ------------------------------------------------------- model state
+    @property
+    def layer(self):
+        """The layer chosen (``model.layer``)."""
+        return self.model.layer
+
+    @property
+    def last(self) -> Encoding | None:
+        """The last encoding (``model.last``)."""
+        return self.model.last
+
+    @property
+    def check_result(self) -> str:
+        """The text of the last round-trip check (``model.check_result``)."""
+        return self.model.check_result
+
+    _encode_work = staticmethod(encode_array)
 
     # ================================================================== UI
     def _build_ui(self) -> None:
@@ -211,16 +192,44 @@ class RLEWidget(DockWidget):
         self.decode_file_button.clicked.connect(lambda: self.decode_file())
         self.decode_last_button.clicked.connect(lambda: self.decode_last())
         self.check_button.clicked.connect(lambda: self.round_trip_check())
+        self.compact_check.toggled.connect(self.model.set_compact)
+        self.path_edit.textChanged.connect(self.model.set_path)
 
     def _update_state(self) -> None:
-        idle = not self.busy
-        self.encode_button.setEnabled(idle and self.layer is not None)
-        self.save_button.setEnabled(idle and self.last is not None)
-        self.decode_last_button.setEnabled(idle and self.last is not None)
-        self.decode_file_button.setEnabled(idle)
-        self.browse_button.setEnabled(idle)
-        self.check_button.setEnabled(idle and self.layer is not None)
-        self.layer_combo.setEnabled(idle)
+        enabled = self.model.enabled(self.busy)
+        for key, control in (
+            ("encode", self.encode_button), ("save", self.save_button),
+            ("decode_last", self.decode_last_button), ("decode_file", self.decode_file_button),
+            ("browse", self.browse_button), ("check", self.check_button),
+            ("layer", self.layer_combo),
+        ):
+            control.setEnabled(enabled[key])
+
+    def _refresh(self, *_) -> None:
+        """Show the model: the statistics of the layer shown and what can be used."""
+        texts = self.model.stats()
+        for key, label in zip(STATS, self._stat_labels(), strict=True):
+            label.setText(texts[key])
+        self._update_state()
+
+    def _stat_labels(self) -> tuple[QLabel, ...]:
+        return (self.runs_label, self.json_label, self.compact_label, self.ratio_label,
+                self.time_label)
+
+    def _show_check(self, message: str) -> None:
+        self.check_label.setText(message)
+        if message:
+            self.check_label.setStyleSheet(_OK_STYLE if self.model.check_ok else _DIFF_STYLE)
+
+    def _show_compact(self, value: bool) -> None:
+        self.compact_check.setChecked(value)
+
+    def _show_path(self, path: str) -> None:
+        if self.path_edit.text() != path:
+            self.path_edit.setText(path)
+
+    def _refuse(self, exc: Refused) -> None:
+        self.show_message(str(exc), error=True)
 
     # ====================================================== viewer / layers
     def set_layer(self, layer) -> None:
@@ -228,38 +237,21 @@ class RLEWidget(DockWidget):
         self.layer_combo.set_layer(layer)
 
     def _set_layer(self, layer) -> None:
-        if layer is not self.layer:
-            self.layer = layer
-            self.check_label.setText("")
-        last = self.last
-        self._show_stats(last if last is not None and last.layer is layer else None)
-        self._update_state()
+        self.model.set_layer(layer)
 
-    def _show_stats(self, enc) -> None:
-        """The statistics of ``enc`` (an encoding of the layer shown), or blanks."""
-        labels = (self.runs_label, self.json_label, self.compact_label, self.ratio_label,
-                  self.time_label)
-        if enc is None:
-            for label in labels:
-                label.setText("-")
-            return
-        self.runs_label.setText(f"{enc.runs:,}")
-        self.json_label.setText(_fmt_bytes(enc.json_bytes))
-        self.compact_label.setText(_fmt_bytes(enc.compact_bytes))
-        self.ratio_label.setText(
-            f"{enc.raw_bytes / max(enc.json_bytes, 1):.1f}x (JSON), {enc.ratio:.1f}x "
-            f"(compact) vs {_fmt_bytes(enc.raw_bytes)} raw"
-        )
-        self.time_label.setText(f"{enc.seconds * 1000:.1f} ms")
+    def _on_layer_changed(self, layer) -> None:
+        combo = self.layer_combo
+        if combo.layer() is not layer and any(x is layer for x in combo.layers()):
+            combo.set_layer(layer)  # the model was told directly
+        self._refresh()
 
     # ============================================================== encode
     def encode(self, layer=None):
         """Encode ``layer`` (default: the one in the combo box) in a worker; returns it."""
-        layer = self.layer if layer is None else unwrap(layer)
-        problem = layer_problem(layer)
-        if problem:
-            self.show_message(problem, error=True)
-            return None
+        try:
+            layer = self.model.encodable(None if layer is None else unwrap(layer))
+        except Refused as exc:
+            return self._refuse(exc)
         data = layer_data(layer)
         if isinstance(data, np.ndarray):
             # a snapshot, taken here in the GUI thread where painting happens: the layer
@@ -267,41 +259,20 @@ class RLEWidget(DockWidget):
             data = data.copy()
         name = layer.name
         return self.tasks.start(
-            lambda progress: self._encode_work(data, layer, name, progress),
+            lambda progress: encode_array(data, layer, name, progress),
             on_done=self._on_encoded, label="Encoding",
         )
 
-    @staticmethod
-    def _encode_work(data, layer, name: str, progress) -> Encoding:
-        array = np.asarray(data)
-        # warm up numba (import, load or compile the kernels for this dtype and layout)
-        # on a tiny array so the time shown is the encoding's, not the JIT's
-        fortran = array.flags.f_contiguous and not array.flags.c_contiguous
-        rle.encode(np.zeros((2,) * array.ndim, array.dtype, order="F" if fortran else "C"))
-        t0 = time.perf_counter()
-        r = rle.encode(array, progress=progress)
-        seconds = time.perf_counter() - t0
-        separators = (",", ":")
-        json_bytes = len(json.dumps(r, separators=separators))
-        compact_bytes = len(json.dumps(rle.compact(r), separators=separators))
-        return Encoding(
-            rle=r, layer=layer, layer_name=name, shape=array.shape, dtype=array.dtype.name,
-            runs=len(r["counts"]), raw_bytes=array.nbytes, json_bytes=json_bytes,
-            compact_bytes=compact_bytes, seconds=seconds,
-        )
-
     def _on_encoded(self, enc: Encoding) -> None:
-        self.last = enc
-        self._show_stats(enc if enc.layer is self.layer else None)
-        shape = " x ".join(map(str, enc.shape))
-        self.show_message(f"Encoded '{enc.layer_name}' ({shape}, {enc.dtype}).")
+        self.model.set_encoding(enc)
+        self.show_message(enc.summary())
 
     # ================================================================ save
     def _on_save_clicked(self) -> None:
         if self.last is None:
             return
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save the encoding", f"{self.last.layer_name}{rle.SUFFIX}",
+            self, "Save the encoding", self.model.save_name(),
             "Multi-class RLE (*.rle.json);;All files (*)",
         )
         if path:
@@ -309,16 +280,15 @@ class RLEWidget(DockWidget):
 
     def save(self, path, compact: bool | None = None):
         """Save the last encoding to ``path`` (``*.rle.json`` added if missing), in a worker."""
-        if self.last is None:
-            self.show_message("Nothing to save: encode a layer first.", error=True)
+        try:
+            path = self.model.save_path(path)
+        except Refused as exc:
+            return self._refuse(exc)
+        compact = self.model.compact if compact is None else compact
+        enc = self.model.last
+        if check_output(self, path, enc.layer, what="save to") is None:
             return None
-        compact = self.compact_check.isChecked() if compact is None else compact
-        path = str(path)
-        if not path.lower().endswith(rle.SUFFIX):
-            path += rle.SUFFIX
-        if check_output(self, path, self.last.layer, what="save to") is None:
-            return None
-        r = self.last.rle
+        r = enc.rle
 
         def work(progress):
             out = rle.save(path, rle.compact(r) if compact else r)
@@ -336,77 +306,52 @@ class RLEWidget(DockWidget):
             "Multi-class RLE (*.rle.json *.json);;All files (*)",
         )
         if path:
-            self.path_edit.setText(path)
+            self.model.set_path(path)
 
     def decode_file(self, path=None):
         """Decode ``path`` (default: the path field) into a new Labels layer, in a worker."""
-        path = self.path_edit.text().strip() if path is None else str(path)
-        if not path:
-            self.show_message("Choose an .rle.json file to decode first.", error=True)
-            return None
-        self.path_edit.setText(path)
-
-        def work(progress):
-            r = rle.load(path)
-            data = as_labels(rle.decode(r, progress=progress))
-            return data, layer_meta(path, r, data.ndim)
-
+        try:
+            path = self.model.decode_path(path)
+        except Refused as exc:
+            return self._refuse(exc)
         return self.tasks.start(
-            work, on_done=self._add_decoded, label=f"Decoding {Path(path).name}"
+            lambda progress: decode_file(path, progress),
+            on_done=self._add_decoded, label=f"Decoding {Path(path).name}",
         )
 
     def decode_last(self):
         """Decode the last encoding into a new Labels layer, in a worker."""
-        if self.last is None:
-            self.show_message("Nothing to decode: encode a layer first.", error=True)
-            return None
-        enc = self.last
-        meta: dict[str, Any] = {"name": f"{enc.layer_name} decoded"}
-        source = enc.layer
-        if source is not None and getattr(source, "ndim", None) == len(enc.shape):
-            meta["scale"] = source.scale
-            meta["translate"] = source.translate
-
-        def work(progress):
-            return as_labels(rle.decode(enc.rle, progress=progress)), meta
-
-        return self.tasks.start(work, on_done=self._add_decoded, label="Decoding")
+        try:
+            enc, meta = self.model.decode_last_meta()
+        except Refused as exc:
+            return self._refuse(exc)
+        return self.tasks.start(
+            lambda progress: (decode_encoding(enc, progress), meta),
+            on_done=self._add_decoded, label="Decoding",
+        )
 
     def _add_decoded(self, result) -> None:
         data, meta = result
         layer = self.viewer.add_labels(data, **meta)
-        self.show_message(
-            f"Decoded into layer '{layer.name}' ({' x '.join(map(str, data.shape))}, "
-            f"{data.dtype})."
-        )
+        self.show_message(decoded_message(layer.name, data))
 
     # ======================================================== round trip
     def round_trip_check(self):
         """Compare the layer with its decoded last encoding (encode first if needed)."""
-        layer = self.layer
-        problem = layer_problem(layer)
-        if problem:
-            self.show_message(problem, error=True)
-            return None
+        try:
+            layer = self.model.encodable()
+        except Refused as exc:
+            return self._refuse(exc)
         data = layer_data(layer)
-        enc = self.last if self.last is not None and self.last.layer is layer else None
+        enc = self.model.encoding_of(layer)
         name = layer.name
-
-        def work(progress):
-            current = enc
-            if current is None:
-                current = self._encode_work(data, layer, name, lambda d, t: progress(d, 2 * t))
-            decoded = rle.decode(current.rle, progress=lambda d, t: progress(t + d, 2 * t))
-            return current, first_difference(np.asarray(data), decoded)
-
-        return self.tasks.start(work, on_done=self._on_checked, label="Checking")
+        return self.tasks.start(
+            lambda progress: round_trip(data, layer, name, enc, progress),
+            on_done=self._on_checked, label="Checking",
+        )
 
     def _on_checked(self, result) -> None:
         enc, text = result
         if enc is not self.last:
             self._on_encoded(enc)
-        self.check_result = text
-        ok = text.startswith("identical")
-        self.check_label.setText(f"{enc.layer_name}: {text}")
-        self.check_label.setStyleSheet("color: #3aa655;" if ok else "color: #e0504d;")
-        self.show_message("Round trip: " + ("identical." if ok else "the layer differs."))
+        self.show_message(self.model.set_check(enc, text))
