@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import QLabel, QWidget
 
 from ._layers import LayerComboBox
@@ -56,7 +56,18 @@ class DockWidget(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(area)
         self._scroll_area = area
+        body.installEventFilter(self)  # the body's new minimum width reaches the dock
         return body
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        """A layout change inside the scroll area (a label's longer text, a shown row)
+        is not seen by the dock's own layout: ask again for our size hints, so the dock
+        widens to what the controls need instead of clipping them."""
+        area = getattr(self, "_scroll_area", None)
+        if (area is not None and obj is area.widget()
+                and event.type() == QEvent.Type.LayoutRequest):
+            self.updateGeometry()
+        return super().eventFilter(obj, event)
 
     def scroll_to(self, widget: QWidget) -> None:
         """Scroll the dock's body so that ``widget`` (one of its parts) is in view."""

@@ -130,6 +130,7 @@ class RLEWidget(DockWidget):
         self.json_label = QLabel("-")
         self.compact_label = QLabel("-")
         self.ratio_label = QLabel("-")
+        self.ratio_label.setWordWrap(True)  # a long line: wrap, not widen the dock
         self.time_label = QLabel("-")
         stats.addRow("Runs:", self.runs_label)
         stats.addRow("JSON:", self.json_label)
@@ -175,6 +176,7 @@ class RLEWidget(DockWidget):
             "Decode the last encoding of the layer and compare it with the layer's data"
         )
         self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
         self.check_label.setWordWrap(True)
         chk.addWidget(self.check_button)
         chk.addWidget(self.check_label)
