@@ -77,13 +77,13 @@ class TimeLapseActions:
                                     progress=progress)
 
     def _adopt_timelapse(self, tl, seconds) -> None:
+        self.objects_panel.set_time_lapse(True)  # before: no table shown for the old index
+        self.objects_panel.all_times_check.setChecked(True)
         self.timelapse = tl
         self._timelapse_seconds = seconds
         self._frame_marks: dict[int, dict] = {}
         self._frame_measurements: dict[int, pd.DataFrame] = {}
         self._time_tables: dict[int, tuple] = {}  # t -> (index, its rows in the table)
-        self.objects_panel.set_time_lapse(True)
-        self.objects_panel.all_times_check.setChecked(True)
         self.viewer.dims.events.current_step.connect(self._on_dims_step)
         self.frame_t = None
         self._show_frame(self._slider_t())
