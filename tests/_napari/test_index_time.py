@@ -156,3 +156,25 @@ def test_each_time_point_keeps_its_marks_and_measurements(viewer, qtbot, movie):
     viewer.dims.set_current_step(0, 0)
     assert widget.state.marks == {L: "bad"}
     np.testing.assert_allclose(widget.model.frame["area"], want["area"])
+
+
+def test_a_time_points_rows_are_the_same_shown_or_not(viewer, qtbot, movie):
+    """The rows of a time point are composed the same way (t, measurements, review) when
+    it is the shown one and when another is shown."""
+    import pandas as pd
+
+    widget, layer = make(viewer, qtbot, movie)
+    viewer.dims.set_current_step(0, 0)
+    widget.measure_panel.set_properties(["area"])
+    widget.measure_objects()
+    wait_idle(qtbot, widget)
+    widget.mark(int(widget.index.labels[1]), "fix")
+    full = widget.model.full_frame
+    shown = full[full["t"] == 0].reset_index(drop=True)
+    assert {"t", "area", "review"} <= set(shown.columns)
+    assert (shown["review"] == "fix").sum() == 1
+    viewer.dims.set_current_step(0, 1)
+    assert widget.frame_t == 1
+    full = widget.model.full_frame
+    other = full[full["t"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(other[shown.columns], shown)

@@ -14,6 +14,7 @@ from ._common import layer_data, layer_kind
 from ._compat import history_lengths
 from .index_io import METADATA_KEY, features_for
 from .index_loading import COLOURS_KEY, layer_problem
+from .index_measure import join_measurements
 from .index_model import REVIEW_COLUMN, merge_features
 from .index_time import time_axis_of
 
@@ -84,9 +85,8 @@ class BuildActions:
     def _show_table(self, idx, *, table=None, keep_view: bool = False) -> None:
         """The object table (with the ``review`` column) in the dock and merged into the
         layer's ``features`` on ``label``: other plugins' columns are kept."""
-        table = self._with_colours(self._with_measurements(
-            self._frame_table(idx.table() if table is None else table)))
-        table[REVIEW_COLUMN] = self.state.review_column(table["label"].to_numpy())
+        table = self._compose_table(idx.table() if table is None else table, self.frame_t,
+                                    self.state.measurements, self.state.marks)
         scroll = self.table.verticalScrollBar().value() if keep_view else None
         self._set_model_table(table)  # with every time point's rows if asked (index_time)
         if scroll is None:
@@ -99,6 +99,18 @@ class BuildActions:
             layer.features = merge_features(layer.features, features_for(table), own)
         self._on_size_range()
         self.objects_panel.show_selection(self.selected_labels, self.focus_label)
+
+    def _compose_table(self, table, t, measurements, marks):
+        """The object table of one index as the dock shows it: ``table`` (``idx.table()``)
+        with a ``t`` column first (``t`` not None: a time point of a time-lapse layer),
+        the ``measurements`` of the same labels joined (none if None or of other labels),
+        the ``colour`` column of a colour-coded layer, and the ``review`` column from
+        ``marks`` (label -> mark; "" where unmarked). ``table`` is changed in place."""
+        if t is not None and "t" not in table:
+            table.insert(0, "t", np.full(len(table), t, dtype=np.int64))
+        table = self._with_colours(join_measurements(table, measurements))
+        table[REVIEW_COLUMN] = [marks.get(L, "") for L in table["label"].tolist()]
+        return table
 
     def _with_colours(self, table):
         """``table`` with a ``colour`` column (``#rrggbb``) for a colour-coded layer."""

@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 
 from ._common import layer_data
-from .index_measure import join_measurements
-from .index_model import REVIEW_COLUMN
 
 __all__ = ["TIME_AXIS_NAMES", "TimeLapseActions", "time_axis_of"]
 
@@ -176,23 +174,14 @@ class TimeLapseActions:
         cached = self._time_tables.get(t)
         if cached is not None and cached[0] is idx:
             return cached[1]
-        table = idx.table()
-        table.insert(0, "t", np.full(len(table), t, dtype=np.int64))
-        table = self._with_colours(join_measurements(table, self._frame_measurements.get(t)))
-        marks = self._frame_marks.get(t, {})
-        table[REVIEW_COLUMN] = [marks.get(L, "") for L in table["label"].tolist()]
+        table = self._compose_table(idx.table(), t, self._frame_measurements.get(t),
+                                    self._frame_marks.get(t, {}))
         self._time_tables[t] = (idx, table)
         return table
 
     def _on_all_times_toggled(self, on: bool) -> None:
         if self.index is not None and self.timelapse is not None:
             self._show_table(self.index)
-
-    def _frame_table(self, table):
-        """The frame's table with its ``t`` column first (time-lapse layers only)."""
-        if self.frame_t is not None and "t" not in table:
-            table.insert(0, "t", np.full(len(table), self.frame_t, dtype=np.int64))
-        return table
 
     def _with_t(self, coords: np.ndarray) -> np.ndarray:
         """Frame coordinates with the time point prepended (for layer-space outputs)."""
