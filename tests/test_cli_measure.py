@@ -11,6 +11,8 @@ from labelprep import LabelIndex
 from labelprep.cli import main
 from labelprep.measure import measure
 
+from .test_cli_index_colour import expected_ids, save
+
 
 @pytest.fixture(scope="module")
 def data():
@@ -79,3 +81,45 @@ def test_an_rgb_image_is_measured_per_channel_not_read_as_colour_labels(tmp_path
     expected = measure(LabelIndex.build(labels), rgb, properties=["intensity_mean"])
     for c in range(3):
         np.testing.assert_allclose(table[f"intensity_mean-{c}"], expected[f"intensity_mean-{c}"])
+
+
+def white_colour_folder(folder):
+    """A folder of RGB PNG slices: blocks of 12 colours and one black object on white.
+    Returns the folder and the ids ``labelprep index --background 255,255,255`` gives."""
+    rng = np.random.default_rng(8)
+    rgb = np.full((5, 24, 32, 3), 255, np.uint8)
+    for colour in rng.integers(1, 255, size=(12, 3), dtype=np.uint8):
+        z, y, x = rng.integers(0, (4, 20, 27))
+        rgb[z:z + 2, y:y + 4, x:x + 5] = colour
+    rgb[0, 0, 0] = (0, 0, 0)  # black is an object on white
+    ids = expected_ids(rgb, (255, 255, 255))
+    assert ids[0, 0, 0] == 1 and np.count_nonzero(ids) < ids.size
+    return save(folder, rgb), ids
+
+
+@pytest.mark.parametrize("text", ["255,255,255", "#ffffff"])
+def test_colour_folder_with_a_white_background(tmp_path, text, capsys):
+    folder, ids = white_colour_folder(tmp_path / "white")
+    out = tmp_path / "m.csv"
+    assert main(["measure", str(folder), "--background", text, "--csv", str(out),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    got = pd.read_csv(out)
+    want = measure(LabelIndex.build(ids))
+    assert got["label"].tolist() == list(range(1, int(ids.max()) + 1))
+    assert list(got.columns) == list(want.columns)
+    np.testing.assert_allclose(got.to_numpy(float), want.to_numpy(float), rtol=1e-12)
+    assert f"measured {len(want):,} objects" in capsys.readouterr().out
+
+
+def test_colour_background_on_a_grey_stack_is_the_index_error(tmp_path, capsys):
+    grey = tmp_path / "grey.npy"
+    np.save(grey, np.ones((2, 8, 8), np.uint16))
+    assert main(["measure", str(grey), "--background", "0,0,0", "--csv",
+                 str(tmp_path / "m.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labelprep measure: error: --background 0,0,0 is a colour, but the "
+                          "stack is not colour-coded (it holds uint16 values)")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.csv").exists()
+    assert main(["index", str(grey), "--background", "0,0,0", "--quiet"]) == 2
+    assert capsys.readouterr().err.split("error:", 1)[1] == err.split("error:", 1)[1]

@@ -13,6 +13,8 @@ from labelprep import LabelIndex
 from labelprep._commands import qa as qa_command
 from labelprep.qa import FLAG_COLUMNS, flags
 
+from .test_cli_measure import white_colour_folder
+
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="labelprep qa")
@@ -117,3 +119,26 @@ def test_an_undecodable_path_is_a_printable_one_line_error(tmp_path, capsys):
     assert run([str(missing), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("labelprep qa: error:") and "\\udcff" in err and "\n" not in err
+
+
+def test_colour_folder_with_a_white_background(tmp_path, capsys):
+    folder, ids = white_colour_folder(tmp_path / "white")
+    out = tmp_path / "flags.csv"
+    assert run([str(folder), "--background", "255,255,255", "--csv", str(out),
+                "--quiet"]) == 0, capsys.readouterr().err
+    got = pd.read_csv(out)
+    want = flags(LabelIndex.build(ids))
+    assert got["label"].tolist() == list(range(1, int(ids.max()) + 1))
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert f" of {len(want)} objects flagged: " in capsys.readouterr().out
+
+
+def test_colour_background_on_a_grey_stack_is_an_error(tmp_path, stack, capsys):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack)
+    assert run([str(path), "--background", "#000000", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("labelprep qa: error: --background 0,0,0 is a colour, but the "
+                          "stack is not colour-coded (it holds uint16 values): give an "
+                          "integer label value")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

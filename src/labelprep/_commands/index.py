@@ -25,34 +25,7 @@ import time
 from pathlib import Path
 
 from . import fail
-
-
-def _background(text: str) -> int | None | tuple[int, ...]:
-    """An integer label value, 'none', or a colour: ``R,G,B[,A]`` or ``#rrggbb[aa]``."""
-    if text.lower() in ("none", "no", "off"):
-        return None
-    colour: list[int] | None = None
-    if text.startswith("#") and len(text) in (7, 9):
-        try:
-            colour = list(bytes.fromhex(text[1:]))
-        except ValueError:
-            colour = None
-    elif "," in text:
-        try:
-            colour = [int(v, 0) for v in text.split(",")]
-        except ValueError:
-            colour = None
-    else:
-        try:
-            return int(text, 0)
-        except ValueError:
-            pass
-    if colour is not None and len(colour) in (3, 4) and all(0 <= v <= 255 for v in colour):
-        return tuple(colour)
-    raise argparse.ArgumentTypeError(
-        f"expected an integer, 'none' or a colour R,G,B (0..255 each, or #rrggbb), "
-        f"got {text!r}"
-    )
+from ._stack import add_background_argument, read_labels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,10 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the object table (label, voxels, bbox, centroid) as CSV")
     parser.add_argument("--coords-csv", type=Path, metavar="CSV",
                         help="write every voxel as a CSV row 'label,z,y,x' (large!)")
-    parser.add_argument("--background", type=_background, default=0, metavar="VALUE|R,G,B",
-                        help="label value that is not an object (default 0; 'none' indexes "
-                             "every value); for colour-coded labels the background colour "
-                             "R,G,B (or #rrggbb; default black)")
+    add_background_argument(parser)
     parser.add_argument("--lazy", action="store_true",
                         help="read the stack lazily (dask) and index it chunk by chunk, even "
                              "for a TIFF, .npy or folder: for stacks bigger than memory")
@@ -111,16 +81,13 @@ def run(args: argparse.Namespace) -> int:
     lazy = args.lazy or zarr_out or io.is_zarr_path(args.stack) or (
         args.stack.suffix.lower() == ".zarr"
     )
-    colour_bg = args.background if isinstance(args.background, tuple) else None
-    background = 0 if colour_bg is not None else args.background
     t0 = time.perf_counter()
     try:
         if lazy:
             with tqdm_progress("colours", unit="slice",
                                disable=args.quiet or not args.stack.is_dir()) as cb:
-                read = io.open_lazy_labels(args.stack, progress=cb, background=colour_bg)
-            stack, colours = read.labels, read.colours
-            _check_colour_background(colour_bg, colours, stack)
+                stack, colours, background = read_labels(args.stack, args.background,
+                                                         lazy=True, progress=cb)
             _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="chunk", disable=args.quiet) as cb:
@@ -142,9 +109,8 @@ def run(args: argparse.Namespace) -> int:
                     idx = LabelIndex.build(stack, background=background, progress=cb)
         else:
             with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-                read = io.read_label_stack(args.stack, progress=cb, background=colour_bg)
-            stack, colours = read.labels, read.colours
-            _check_colour_background(colour_bg, colours, stack)
+                stack, colours, background = read_labels(args.stack, args.background,
+                                                         progress=cb)
             _warn_if_intensities(stack)
             t1 = time.perf_counter()
             with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
@@ -191,15 +157,6 @@ def run(args: argparse.Namespace) -> int:
 
         print(_shown("wrote " + ", ".join(outputs)))
     return 0
-
-
-def _check_colour_background(colour_bg, colours, stack) -> None:
-    """A background colour only means something for colour-coded labels."""
-    if colour_bg is not None and colours is None:
-        raise ValueError(
-            f"--background {','.join(map(str, colour_bg))} is a colour, but the stack is not "
-            f"colour-coded (it holds {stack.dtype} values): give an integer label value"
-        )
 
 
 def _warn_if_intensities(stack) -> None:

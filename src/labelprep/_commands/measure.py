@@ -4,15 +4,17 @@
 
     labelprep measure STACK [--image IMG] [--spacing 0.5 0.2 0.2] [--time-axis 0]
                             [--properties area centroid intensity_mean ...]
-                            [--background 0] --csv objects.csv
+                            [--background 0|R,G,B] --csv objects.csv
 
 STACK (and IMG, an intensity image of the stack's shape, optionally with a last axis of
-channels) is a TIFF, a folder of 2D slices or a ``.npy``. The stack is indexed
-(:class:`labelprep.LabelIndex`; with ``--time-axis`` one index per time point) and
-measured (:func:`labelprep.measure.measure`, scikit-image's ``regionprops_table`` names
-and meaning of ``spacing``: area and centroids physical, bboxes in voxels). The CSV is
-checked before anything is read and written atomically. Exit code 0 on success, 2 for
-unreadable or unsuitable input or arguments, 1 if the CSV cannot be written.
+channels) is a TIFF, a folder of 2D slices or a ``.npy``. Colour-coded labels become ids
+as for ``labelprep index`` (``--background R,G,B`` names their background colour). The
+stack is indexed (:class:`labelprep.LabelIndex`; with ``--time-axis`` one index per time
+point) and measured (:func:`labelprep.measure.measure`, scikit-image's
+``regionprops_table`` names and meaning of ``spacing``: area and centroids physical,
+bboxes in voxels). The CSV is checked before anything is read and written atomically.
+Exit code 0 on success, 2 for unreadable or unsuitable input or arguments, 1 if the CSV
+cannot be written.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 
 from . import fail
-from .index import _background
+from ._stack import add_background_argument, read_labels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-axis", type=int, metavar="AXIS",
                         help="the stack's time axis: each time point indexed on its own, a "
                              "leading 't' column")
-    parser.add_argument("--background", type=_background, default=0, metavar="VALUE",
-                        help="label value that is not an object (default 0; 'none' indexes "
-                             "every value)")
+    add_background_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -69,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-            stack = io.read_stack(args.stack, progress=cb)
+            stack, _, background = read_labels(args.stack, args.background, progress=cb)
             image = None if args.image is None else io.read_stack(args.image, labels=False)
         warning = io.intensity_warning(stack)
         if warning is not None:
             print(_shown(f"labelprep measure: warning: {warning}"), file=sys.stderr)
         with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
-            idx = LabelIndex.build(stack, background=args.background, progress=cb,
+            idx = LabelIndex.build(stack, background=background, progress=cb,
                                    time_axis=args.time_axis)
         table = idx.measure(image, args.spacing, args.properties)
     except (io.ImageReadError, FileNotFoundError, ValueError, TypeError) as exc:

@@ -2,16 +2,18 @@
 
 ::
 
-    labelprep qa STACK [--csv flags.csv] [--flagged-only] [--background 0]
+    labelprep qa STACK [--csv flags.csv] [--flagged-only] [--background 0|R,G,B]
                        [--connectivity 1] [--tiny N] [--huge N] [--spread 3]
                        [--low-fill 0.1]
 
-STACK is a TIFF, a folder of 2D slices or a ``.npy`` file. The stack is indexed
-(:class:`labelprep.LabelIndex`) and flagged (:func:`labelprep.qa.flags`: tiny, huge,
-touches_border, single_slice, low_fill, fragmented); ``--csv`` writes one row per object
-(or per flagged object). A one-line summary ends the run, e.g. "212 of 15,034 objects
-flagged: 120 tiny (< 9 voxels), ...". Exit code 0 on success, 2 for unreadable or
-unsuitable input or arguments, 1 if the CSV cannot be written.
+STACK is a TIFF, a folder of 2D slices or a ``.npy`` file; colour-coded labels become
+ids as for ``labelprep index`` (``--background R,G,B`` names their background colour).
+The stack is indexed (:class:`labelprep.LabelIndex`) and flagged
+(:func:`labelprep.qa.flags`: tiny, huge, touches_border, single_slice, low_fill,
+fragmented); ``--csv`` writes one row per object (or per flagged object). A one-line
+summary ends the run, e.g. "212 of 15,034 objects flagged: 120 tiny (< 9 voxels), ...".
+Exit code 0 on success, 2 for unreadable or unsuitable input or arguments, 1 if the CSV
+cannot be written.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import fail
-from .index import _background
+from ._stack import add_background_argument, read_labels
 
 
 def _fraction(text: str) -> float:
@@ -62,9 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "components) as CSV")
     parser.add_argument("--flagged-only", action="store_true",
                         help="write only the objects with at least one flag")
-    parser.add_argument("--background", type=_background, default=0, metavar="VALUE",
-                        help="label value that is not an object (default 0; 'none' indexes "
-                             "every value)")
+    add_background_argument(parser)
     parser.add_argument("--connectivity", type=int, default=1, metavar="K",
                         help="neighbours that connect voxels for 'fragmented': 1 (faces, "
                              "default) .. ndim (corners)")
@@ -118,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
             io.check_output_file(args.csv, suffixes=(".csv",), sources=[args.stack],
                                  what="--csv")
         with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-            stack = io.read_stack(args.stack, progress=cb)
+            stack, _, background = read_labels(args.stack, args.background, progress=cb)
         with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
-            idx = LabelIndex.build(stack, background=args.background, progress=cb)
+            idx = LabelIndex.build(stack, background=background, progress=cb)
         table = flags(idx, tiny=args.tiny, huge=args.huge, spread=args.spread,
                       low_fill=args.low_fill, connectivity=args.connectivity)
     except (OSError, ValueError, TypeError) as exc:
