@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -268,3 +270,89 @@ def test_output_tree_creates_a_folder_that_several_threads_want_at_once(tmp_path
         for t in threads:
             t.join()
         assert errors == []
+
+
+# ---------------------------------------------------------------- read_json
+def test_read_json_reads_utf8_with_or_without_a_bom(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes('{"name": "Zoë", "n": [1, 2]}'.encode())
+    assert io.read_json(path) == {"name": "Zoë", "n": [1, 2]}
+    path.write_bytes(b"\xef\xbb\xbf" + '{"name": "Zoë"}'.encode())
+    assert io.read_json(str(path)) == {"name": "Zoë"}
+
+
+def test_read_json_malformed_names_the_file_and_the_position(tmp_path):
+    path = tmp_path / "ann.json"
+    path.write_text('{\n  "images": [],\n  "annotations": [1 2]\n}\n')
+    with pytest.raises(io.JSONReadError) as info:
+        io.read_json(path, what="COCO annotations")
+    exc = info.value
+    assert isinstance(exc, io.ImageReadError) and isinstance(exc, ValueError)
+    assert (exc.line, exc.column) == (3, 21)
+    assert exc.path == path
+    message = str(exc)
+    assert str(path) in message and "COCO annotations" in message
+    assert "not a valid JSON file" in message and "line 3, column 21" in message
+    assert "Expecting ',' delimiter" in message
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "the file is empty"),
+    (b" \n\t\n", "only white space"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"n": ' + b"9" * 5000 + b"}", "a number too long"),
+])
+def test_read_json_empty_blank_deep_and_huge_numbers(tmp_path, content, reason):
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    with pytest.raises(io.JSONReadError, match=reason) as info:
+        io.read_json(path)
+    assert str(path) in str(info.value) and "not a valid JSON file" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_read_json_binary_garbage_says_it_is_not_utf8_and_where(tmp_path):
+    path = tmp_path / "garbage.json"
+    path.write_bytes(b'{"a":\n 1, \xff\xfe\x00\x01\x89PNG}')
+    with pytest.raises(io.JSONReadError, match="not UTF-8 text") as info:
+        io.read_json(path)
+    assert str(path) in str(info.value) and "0xff" in str(info.value)
+    assert (info.value.line, info.value.column) == (2, 5)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # a binary file
+    with pytest.raises(io.JSONReadError, match="garbage.json.*not UTF-8"):
+        io.read_json(path)
+
+
+def test_read_json_a_folder_a_missing_file_and_a_fifo(tmp_path):
+    folder = tmp_path / "ann.json"
+    folder.mkdir()
+    with pytest.raises(io.ImageReadError, match="ann.json: a folder, not a JSON file"):
+        io.read_json(folder)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        io.read_json(tmp_path / "missing.json")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(io.ImageReadError, match="fifo.json: not a regular file"):
+        io.read_json(fifo)  # refused, never blocks waiting for a writer
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_read_json_unreadable_file(tmp_path):
+    path = tmp_path / "locked.json"
+    path.write_text("{}")
+    path.chmod(0)
+    try:
+        with pytest.raises(io.ImageReadError, match="locked.json: cannot read it"):
+            io.read_json(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_read_json_refuses_a_file_larger_than_memory(tmp_path, monkeypatch):
+    from labelprep.io import _limits
+
+    path = tmp_path / "big.json"
+    path.write_text('{"a": 1}')
+    monkeypatch.setattr(_limits, "memory_bytes", lambda: 10)
+    with pytest.raises(io.ImageReadError, match="big.json.*more than this machine"):
+        io.read_json(path)

@@ -109,12 +109,12 @@ def _write_meta(folder: Path, labels, counts, offsets, bboxes, centroids, shape,
 def _read_attrs(path: Path) -> dict | None:
     """The group attributes of a zarr index directory, or None (never raises)."""
     try:
-        import json
+        from ..io import read_json
 
         for name in ("zarr.json", ".zattrs"):
             meta = path / name
             if meta.is_file():
-                data = json.loads(meta.read_text())
+                data = read_json(meta, what="zarr metadata")
                 attrs = data.get("attributes", {}) if name == "zarr.json" else data
                 if isinstance(attrs, dict) and _MARKER in attrs:
                     return attrs

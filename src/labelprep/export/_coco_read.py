@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 from collections.abc import Mapping
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..io import read_json
 
 __all__ = ["read_coco", "is_coco_file"]
 
@@ -19,15 +20,6 @@ _PARSE_LIMIT = 64 << 20
 
 
 # ============================================================================ reading
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    try:
-        return json.loads(path.read_bytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a valid JSON file: {exc}") from None
-
-
 def _positive_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
@@ -139,9 +131,13 @@ def read_coco(path: PathLike | Mapping) -> list[tuple[dict, np.ndarray, np.ndarr
 
     Raises
     ------
+    FileNotFoundError
+        If ``path`` does not exist.
     ValueError
-        Not JSON, not a COCO instances file (a message naming what is missing or
-        wrong: keys, image sizes, an RLE of the wrong size, an unknown image id).
+        Not readable JSON (an :class:`~labelprep.io.ImageReadError` naming the file,
+        and the line and column of malformed JSON), not a COCO instances file (a
+        message naming what is missing or wrong: keys, image sizes, an RLE of the
+        wrong size, an unknown image id).
     ImportError
         The file holds polygons and pycocotools is not installed.
 
@@ -159,7 +155,7 @@ def read_coco(path: PathLike | Mapping) -> list[tuple[dict, np.ndarray, np.ndarr
         data, name = dict(path), "COCO data"
     else:
         name = str(path)
-        data = _load_json(Path(path))
+        data = read_json(path, what="COCO annotations")
     try:
         by_id = _validate(data)
     except ValueError as exc:
@@ -207,7 +203,7 @@ def is_coco_file(path: PathLike) -> bool:
             return False
         size = p.stat().st_size
         if size <= _PARSE_LIMIT:
-            data = json.loads(p.read_bytes())
+            data = read_json(p)
             return (isinstance(data, dict) and isinstance(data.get("images"), list)
                     and isinstance(data.get("annotations"), list))
         with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:

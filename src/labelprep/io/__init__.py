@@ -10,9 +10,11 @@ Reading
     :func:`read_label_stack` / :func:`open_lazy_labels` (the same, colour-coded RGB(A)
     labels as uint32 ids with their colours: :class:`LabelStack`,
     :func:`colours_to_labels`), :func:`open_lazy` (zarr,
-    OME-Zarr, TIFF, ``.npy`` or a folder, as a dask array), :func:`list_images`. Any decode
-    error, truncation, CRC failure or size beyond the machine raises
-    :class:`ImageReadError` (a ``ValueError``) naming the file and the reason.
+    OME-Zarr, TIFF, ``.npy`` or a folder, as a dask array), :func:`read_json` (one JSON
+    file: :class:`JSONReadError` with the line and column of malformed JSON),
+    :func:`list_images`. Any decode error, truncation, CRC failure or size beyond the
+    machine raises :class:`ImageReadError` (a ``ValueError``) naming the file and the
+    reason.
 Writing
     :func:`atomic_open` / :func:`atomic_path` / :func:`write_bytes`: a temporary file
     beside the target, every byte written or an error, fsync, size checked, then an
@@ -39,6 +41,7 @@ from ._files import (
     source_trees,
 )
 from ._journal import Journal, stamp
+from ._json import JSONReadError, read_json
 from ._labels import intensity_warning
 from ._lazy import is_zarr_path, open_lazy, open_lazy_labels
 from ._limits import check_fits, memory_bytes, too_big
@@ -72,6 +75,7 @@ __all__ = [
     "BufferPool",
     "ColourCoder",
     "ImageReadError",
+    "JSONReadError",
     "Journal",
     "LabelStack",
     "OutputError",
@@ -100,6 +104,7 @@ __all__ = [
     "pil_to_array",
     "read_image",
     "read_image_pooled",
+    "read_json",
     "read_label_stack",
     "read_stack",
     "real",

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import atomic_open
+from ..io import JSONReadError, atomic_open, read_json
 from ._base import RLE
 from ._parse import _parse
 
@@ -58,20 +58,15 @@ def load(path: str | os.PathLike) -> RLE:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not valid JSON or not a valid RLE; the message names the file.
+        If the file is not valid JSON (the line and column named) or not a valid RLE,
+        or cannot be read (:class:`~labelprep.io.ImageReadError`: a folder, unreadable,
+        too big); the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
     try:
-        text = path.read_bytes().decode("utf-8")
-        r = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a valid JSON file: {exc}") from None
-    except RecursionError:
-        raise ValueError(f"{path} is not a valid RLE file: its JSON is nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of thousands of digits
-        raise ValueError(f"{path} is not a valid RLE file: {exc}") from None
+        r = read_json(path, what="multi-class RLE")
+    except JSONReadError as exc:
+        raise ValueError(f"{path} is not a valid JSON file: {exc.detail}") from None
     try:
         _parse(r)
     except ValueError as exc:
