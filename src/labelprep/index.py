@@ -24,7 +24,6 @@ array([[0, 1],
 from __future__ import annotations
 
 import importlib.util
-import operator
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -34,8 +33,8 @@ import numpy as np
 from ._index_build import _build_numpy, _label_dtype
 from ._index_build import default_workers as default_workers  # labelprep.index's, as before
 from ._index_file import FORMAT_VERSION
-from ._progress import ProgressCallback, report
-from .io import atomic_open
+from ._index_query import LabelLookups
+from ._progress import ProgressCallback
 
 __all__ = ["FORMAT_VERSION", "LabelIndex"]
 
@@ -52,7 +51,10 @@ def axis_names(ndim: int) -> tuple[str, ...]:
     return tuple(f"axis{k}" for k in range(ndim))
 
 
-class LabelIndex:
+# The look-ups by label (position, flat, coords, where, bbox, centroid, size, `in`) are
+# inherited from _index_query.LabelLookups; the work of the exports (to_dict ... write_coords_csv)
+# is done in _index_export, of the build in _index_build, of save / load in _index_file.
+class LabelIndex(LabelLookups):
     """Per-label voxel index of a labelled stack: which voxels belong to each object.
 
     Build one with :meth:`LabelIndex.build` (or :meth:`load` a saved one). The index
@@ -278,12 +280,9 @@ class LabelIndex:
             return build_from_dask(labels, background, progress)
         return _build_numpy(labels, background, progress, workers, image)
 
-    # ---------------------------------------------------------------- look-ups
+    # ------------------------------------------- look-ups (more in LabelLookups)
     def __len__(self) -> int:
         return int(self.labels.shape[0])
-
-    def __contains__(self, label: object) -> bool:
-        return self._row(label) >= 0
 
     def __repr__(self) -> str:
         bg = "" if self.background is None else f", background={self.background}"
@@ -291,79 +290,6 @@ class LabelIndex:
             f"LabelIndex({len(self)} objects, {self.voxel_indices.shape[0]} voxels, "
             f"shape={self.shape}, dtype={self.dtype}{bg})"
         )
-
-    def _row(self, label: object) -> int:
-        """Row of ``label`` in ``self.labels``, or -1 if absent (never raises)."""
-        try:
-            if isinstance(label, (bool, np.bool_)):
-                key = int(label)
-            elif isinstance(label, (float, np.floating)):
-                if not float(label).is_integer():
-                    return -1
-                key = int(label)
-            else:
-                key = operator.index(label)  # int, numpy int, bool
-        except (TypeError, ValueError, OverflowError):
-            return -1
-        lo, hi = self._range
-        if key < lo or key > hi:
-            return -1
-        value = np.array(key, dtype=self.labels.dtype)
-        i = int(np.searchsorted(self.labels, value))
-        if i < self.labels.shape[0] and self.labels[i] == value:
-            return i
-        return -1
-
-    def position(self, label: int) -> int:
-        """Row of ``label`` in :attr:`labels` (and in :meth:`table`).
-
-        Raises ``KeyError`` naming the label if it is not in the index.
-        """
-        i = self._row(label)
-        if i < 0:
-            raise KeyError(f"label {label!r} is not in this index")
-        return i
-
-    def flat(self, label: int) -> np.ndarray:
-        """Raveled C-order indices of the voxels of ``label`` (a read-only view)."""
-        i = self.position(label)
-        return self.voxel_indices[self.offsets[i]:self.offsets[i + 1]]
-
-    def _unravel(self, flat: np.ndarray, where_layout: bool) -> np.ndarray:
-        from ._kernels.index import unravel
-
-        shape = np.array(self.shape, dtype=np.int64)
-        if where_layout:
-            out = np.empty((self.ndim, flat.shape[0]), dtype=np.intp)
-            unravel(flat, shape, out.T)
-        else:
-            out = np.empty((flat.shape[0], self.ndim), dtype=np.intp)
-            unravel(flat, shape, out)
-        return out
-
-    def coords(self, label: int) -> np.ndarray:
-        """``(n, ndim)`` voxel coordinates of ``label`` in raster order.
-
-        Equal to ``np.argwhere(stack == label)``.
-        """
-        return self._unravel(self.flat(label), where_layout=False)
-
-    def where(self, label: int) -> tuple[np.ndarray, ...]:
-        """Tuple of ``ndim`` index arrays, equal to ``np.where(stack == label)``."""
-        return tuple(self._unravel(self.flat(label), where_layout=True))
-
-    def bbox(self, label: int) -> tuple[slice, ...]:
-        """Bounding box of ``label`` as slices: ``stack[idx.bbox(L)]`` crops the object."""
-        box = self.bboxes[self.position(label)]
-        return tuple(slice(int(start), int(stop)) for start, stop in box)
-
-    def centroid(self, label: int) -> np.ndarray:
-        """Mean voxel coordinate of ``label``, ``(ndim,)`` float64."""
-        return self.centroids[self.position(label)].copy()
-
-    def size(self, label: int) -> int:
-        """Number of voxels of ``label``."""
-        return int(self.counts[self.position(label)])
 
     # ----------------------------------------------------------------- exports
     def to_dict(self) -> dict[int, tuple[np.ndarray, ...]]:
@@ -374,25 +300,16 @@ class LabelIndex:
         coordinates are unravelled at once (8 * ndim bytes per voxel); the arrays of
         each label are views into one block.
         """
-        rows = self._unravel(self.voxel_indices, where_layout=True)
-        offsets = self.offsets.tolist()
-        return {
-            label: tuple(rows[:, offsets[i]:offsets[i + 1]])
-            for i, label in enumerate(self.labels.tolist())
-        }
+        from ._index_export import to_dict
+
+        return to_dict(self)
 
     def table(self):
         """One row per object: label, voxels, ``<axis>_start``/``<axis>_stop`` per axis,
         then ``centroid_<axis>`` per axis (a pandas DataFrame)."""
-        import pandas as pd
+        from ._index_export import table
 
-        columns: dict[str, np.ndarray] = {"label": self.labels, "voxels": self.counts}
-        for k, name in enumerate(self.axis_names):
-            columns[f"{name}_start"] = self.bboxes[:, k, 0]
-            columns[f"{name}_stop"] = self.bboxes[:, k, 1]
-        for k, name in enumerate(self.axis_names):
-            columns[f"centroid_{name}"] = self.centroids[:, k]
-        return pd.DataFrame({k: np.array(v) for k, v in columns.items()})
+        return table(self)
 
     def measure(self, image: Any = None, spacing: Any = None, properties: Any = None):
         """Per-object measurements (a DataFrame), as :func:`labelprep.measure.measure`."""
@@ -408,35 +325,15 @@ class LabelIndex:
 
     def subset(self, labels: Iterable[int]) -> LabelIndex:
         """A new index restricted to ``labels`` (KeyError naming any unknown label)."""
-        rows = np.unique(np.array([self.position(L) for L in labels], dtype=np.int64))
-        counts = self.counts[rows]
-        offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        voxels = np.empty(int(offsets[-1]), dtype=self.voxel_indices.dtype)
-        for j, i in enumerate(rows.tolist()):
-            voxels[offsets[j]:offsets[j + 1]] = self.voxel_indices[
-                self.offsets[i]:self.offsets[i + 1]
-            ]
-        return LabelIndex(
-            labels=self.labels[rows], counts=counts, offsets=offsets, voxel_indices=voxels,
-            bboxes=self.bboxes[rows], centroids=self.centroids[rows], shape=self.shape,
-            dtype=self.dtype, background=self.background,
-        )
+        from ._index_export import subset
+
+        return subset(self, labels)
 
     def to_labels(self) -> np.ndarray:
         """Rebuild the labelled stack (same shape and dtype; background elsewhere)."""
-        from ._kernels.index import paint
+        from ._index_export import to_labels
 
-        fill = 0 if self.background is None else self.background
-        native = self.dtype.newbyteorder("=")
-        out = np.full(self.shape, fill, dtype=native)
-        flat = out.reshape(-1)
-        if self.dtype == np.bool_:
-            flat = flat.view(np.uint8)
-        values = self.labels.astype(flat.dtype)
-        if len(self):
-            paint(flat, self.voxel_indices, self.offsets, values)
-        return out if native == self.dtype else out.astype(self.dtype)
+        return to_labels(self)
 
     def write_coords_csv(
         self,
@@ -449,66 +346,9 @@ class LabelIndex:
         Rows are in raster order within each label, labels ascending; ``labels``
         restricts the output to some objects. The file is written atomically.
         """
-        from ._kernels.index import format_coords_csv
+        from ._index_export import write_coords_csv
 
-        if labels is None:
-            rows = np.arange(len(self))
-        else:
-            rows = np.unique(np.array([self.position(L) for L in labels], dtype=np.int64))
-        shape = np.array(self.shape, dtype=np.int64)
-        widths = sum(len(str(max(s - 1, 0))) + 1 for s in self.shape)
-        batch = 1 << 18
-        total = int(self.counts[rows].sum()) if rows.size else 0
-        header = ",".join(("label",) + self.axis_names) + "\n"
-        label_list = self.labels.tolist()
-
-        def write(f) -> None:
-            f.write(header.encode())
-            done = 0
-            starts: list[int] = []
-            stops: list[int] = []
-            pres: list[bytes] = []
-            pending = 0
-
-            def flush() -> None:
-                nonlocal pending, done
-                if not starts:
-                    return
-                pre_lens = np.array([len(p) for p in pres], dtype=np.int64)
-                pre_stop = np.cumsum(pre_lens)
-                pre_start = pre_stop - pre_lens
-                prefixes = np.frombuffer(b"".join(pres), dtype=np.uint8)
-                st = np.array(starts, dtype=np.int64)
-                sp = np.array(stops, dtype=np.int64)
-                nbytes = int(((sp - st) * (pre_lens + widths)).sum())
-                buf = np.empty(nbytes, dtype=np.uint8)
-                used = format_coords_csv(self.voxel_indices, st, sp, pre_start, pre_stop,
-                                         prefixes, shape, buf)
-                f.write(memoryview(buf[:used]))
-                done += pending
-                report(progress, done, total)
-                starts.clear()
-                stops.clear()
-                pres.clear()
-                pending = 0
-
-            for i in rows.tolist():
-                prefix = f"{label_list[i]},".encode()
-                s, e = int(self.offsets[i]), int(self.offsets[i + 1])
-                while s < e:
-                    take = min(e - s, batch - pending)
-                    starts.append(s)
-                    stops.append(s + take)
-                    pres.append(prefix)
-                    pending += take
-                    s += take
-                    if pending >= batch:
-                        flush()
-            flush()
-            report(progress, total, total)
-
-        with atomic_open(path, "wb") as f:
-            write(f)
+        write_coords_csv(self, path, labels, progress)
 
     # ------------------------------------------------------------- save / load
     def save(self, path: PathLike) -> None:
