@@ -85,7 +85,8 @@ def test_an_rgb_image_is_measured_per_channel_not_read_as_colour_labels(tmp_path
 
 def white_colour_folder(folder):
     """A folder of RGB PNG slices: blocks of 12 colours and one black object on white.
-    Returns the folder and the ids ``labelprep index --background 255,255,255`` gives."""
+    Returns the folder, the ids ``labelprep index --background 255,255,255`` gives and the
+    slices' colours."""
     rng = np.random.default_rng(8)
     rgb = np.full((5, 24, 32, 3), 255, np.uint8)
     for colour in rng.integers(1, 255, size=(12, 3), dtype=np.uint8):
@@ -94,21 +95,47 @@ def white_colour_folder(folder):
     rgb[0, 0, 0] = (0, 0, 0)  # black is an object on white
     ids = expected_ids(rgb, (255, 255, 255))
     assert ids[0, 0, 0] == 1 and np.count_nonzero(ids) < ids.size
-    return save(folder, rgb), ids
+    return save(folder, rgb), ids, rgb
+
+
+def assert_colour_column(table, rgb, ids):
+    """``table`` has index's ``colour`` column right after ``label``: the "#rrggbb" of
+    every voxel of that label in ``rgb``."""
+    columns = list(table.columns)
+    assert columns[columns.index("label") + 1] == "colour"
+    assert table["colour"].str.fullmatch("#[0-9a-f]{6}").all()
+    for label, colour in zip(table["label"], table["colour"], strict=True):
+        got = rgb[ids == label]
+        assert len(got) and np.all(got == np.frombuffer(bytes.fromhex(colour[1:]), np.uint8))
 
 
 @pytest.mark.parametrize("text", ["255,255,255", "#ffffff"])
 def test_colour_folder_with_a_white_background(tmp_path, text, capsys):
-    folder, ids = white_colour_folder(tmp_path / "white")
+    folder, ids, rgb = white_colour_folder(tmp_path / "white")
     out = tmp_path / "m.csv"
     assert main(["measure", str(folder), "--background", text, "--csv", str(out),
                  "--quiet"]) == 0, capsys.readouterr().err
     got = pd.read_csv(out)
     want = measure(LabelIndex.build(ids))
     assert got["label"].tolist() == list(range(1, int(ids.max()) + 1))
-    assert list(got.columns) == list(want.columns)
+    assert list(got.columns) == ["label", "colour", *want.columns[1:]]
+    assert_colour_column(got, rgb, ids)
+    got = got.drop(columns="colour")
     np.testing.assert_allclose(got.to_numpy(float), want.to_numpy(float), rtol=1e-12)
-    assert f"measured {len(want):,} objects" in capsys.readouterr().out
+    assert (f"measured {len(want):,} objects ({len(want.columns) - 1} columns)"
+            in capsys.readouterr().out)
+
+
+def test_colour_folder_with_a_time_axis(tmp_path):
+    folder, ids, rgb = white_colour_folder(tmp_path / "white")
+    out = tmp_path / "tl.csv"
+    assert main(["measure", str(folder), "--background", "255,255,255", "--time-axis", "0",
+                 "--properties", "area", "--csv", str(out), "--quiet"]) == 0
+    got = pd.read_csv(out)
+    assert list(got.columns) == ["t", "label", "colour", "area"]
+    assert_colour_column(got, rgb, ids)
+    want = LabelIndex.build(ids, time_axis=0).measure(properties=["area"])
+    assert got.drop(columns="colour").values.tolist() == want.values.tolist()
 
 
 def test_colour_background_on_a_grey_stack_is_the_index_error(tmp_path, capsys):

@@ -13,7 +13,7 @@ from labelprep import LabelIndex
 from labelprep._commands import qa as qa_command
 from labelprep.qa import FLAG_COLUMNS, flags
 
-from .test_cli_measure import white_colour_folder
+from .test_cli_measure import assert_colour_column, white_colour_folder
 
 
 def run(argv: list[str]) -> int:
@@ -122,15 +122,30 @@ def test_an_undecodable_path_is_a_printable_one_line_error(tmp_path, capsys):
 
 
 def test_colour_folder_with_a_white_background(tmp_path, capsys):
-    folder, ids = white_colour_folder(tmp_path / "white")
+    folder, ids, rgb = white_colour_folder(tmp_path / "white")
     out = tmp_path / "flags.csv"
     assert run([str(folder), "--background", "255,255,255", "--csv", str(out),
                 "--quiet"]) == 0, capsys.readouterr().err
     got = pd.read_csv(out)
     want = flags(LabelIndex.build(ids))
     assert got["label"].tolist() == list(range(1, int(ids.max()) + 1))
-    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert list(got.columns) == ["label", "colour", *want.columns[1:]]
+    assert_colour_column(got, rgb, ids)
+    pd.testing.assert_frame_equal(got.drop(columns="colour"), want, check_dtype=False)
     assert f" of {len(want)} objects flagged: " in capsys.readouterr().out
+
+
+def test_colour_folder_flagged_only_keeps_each_rows_colour(tmp_path, capsys):
+    folder, ids, rgb = white_colour_folder(tmp_path / "white")
+    out = tmp_path / "flagged.csv"
+    assert run([str(folder), "--background", "#ffffff", "--csv", str(out), "--flagged-only",
+                "--tiny", "30", "--quiet"]) == 0, capsys.readouterr().err
+    got = pd.read_csv(out)
+    want = flags(LabelIndex.build(ids), tiny=30)
+    want = want[want[list(FLAG_COLUMNS)].any(axis=1)].reset_index(drop=True)
+    assert 0 < len(want) < int(ids.max())
+    assert_colour_column(got, rgb, ids)
+    pd.testing.assert_frame_equal(got.drop(columns="colour"), want, check_dtype=False)
 
 
 def test_colour_background_on_a_grey_stack_is_an_error(tmp_path, stack, capsys):

@@ -1,7 +1,7 @@
 """The labelled stack of the commands that index one (``index``, ``measure``, ``qa``):
 their ``--background`` (a label value, 'none', or the background colour of colour-coded
-labels) and the read that turns it into the stack, its colours and the background value
-for :meth:`labelprep.LabelIndex.build`.
+labels), the read that turns it into the stack, its colours and the background value
+for :meth:`labelprep.LabelIndex.build`, and the ``colour`` column of their tables.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["Labels", "add_background_argument", "parse_background", "read_labels"]
+__all__ = ["Labels", "add_background_argument", "add_colour_column", "parse_background",
+           "read_labels"]
 
 
 def parse_background(text: str) -> int | None | tuple[int, ...]:
@@ -79,3 +80,19 @@ def read_labels(path: Path, background, *, lazy: bool = False, progress=None) ->
             f"colour-coded (it holds {read.labels.dtype} values): give an integer label value"
         )
     return Labels(read.labels, read.colours, 0 if colour is not None else background)
+
+
+def add_colour_column(table, colours) -> None:
+    """Insert a ``colour`` column (``"#rrggbb"``, :func:`labelprep.io.hex_colours`) right
+    after ``label`` in ``table``, in place: the colour each id was read from, for the
+    ``colours`` of :func:`read_labels` (row i: id i). Nothing if ``colours`` is None.
+    """
+    if colours is None:
+        return
+    import numpy as np
+
+    from .. import io
+
+    ids = table["label"].to_numpy().astype(np.int64)
+    table.insert(table.columns.get_loc("label") + 1, "colour",
+                 np.asarray(io.hex_colours(colours))[ids])

@@ -8,8 +8,9 @@
 
 STACK (and IMG, an intensity image of the stack's shape, optionally with a last axis of
 channels) is a TIFF, a folder of 2D slices or a ``.npy``. Colour-coded labels become ids
-as for ``labelprep index`` (``--background R,G,B`` names their background colour). The
-stack is indexed (:class:`labelprep.LabelIndex`; with ``--time-axis`` one index per time
+as for ``labelprep index`` (``--background R,G,B`` names their background colour), and
+the CSV gets index's ``colour`` column ("#rrggbb", right after ``label``). The stack is
+indexed (:class:`labelprep.LabelIndex`; with ``--time-axis`` one index per time
 point) and measured (:func:`labelprep.measure.measure`, scikit-image's
 ``regionprops_table`` names and meaning of ``spacing``: area and centroids physical,
 bboxes in voxels). The CSV is checked before anything is read and written atomically.
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 from . import fail
-from ._stack import add_background_argument, read_labels
+from ._stack import add_background_argument, add_colour_column, read_labels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled stack: a TIFF, a folder of 2D slices or a .npy file")
     parser.add_argument("--csv", type=Path, metavar="CSV", required=True,
                         help="write one row per object (per time point and object with "
-                             "--time-axis)")
+                             "--time-axis; a colour column for colour-coded labels)")
     parser.add_argument("--image", type=Path, metavar="IMG",
                         help="intensity image of the stack's shape (channels last, if any)")
     parser.add_argument("--spacing", type=float, nargs="+", metavar="S",
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-            stack, _, background = read_labels(args.stack, args.background, progress=cb)
+            stack, colours, background = read_labels(args.stack, args.background,
+                                                     progress=cb)
             image = None if args.image is None else io.read_stack(args.image, labels=False)
         warning = io.intensity_warning(stack)
         if warning is not None:
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             idx = LabelIndex.build(stack, background=background, progress=cb,
                                    time_axis=args.time_axis)
         table = idx.measure(image, args.spacing, args.properties)
+        add_colour_column(table, colours)
     except (io.ImageReadError, FileNotFoundError, ValueError, TypeError) as exc:
         return _fail(str(exc), 2)
     except MemoryError:
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             table.to_csv(f, index=False)
     except OSError as exc:
         return _fail(str(exc), 1)
-    columns = [c for c in table.columns if c not in ("t", "label")]
+    columns = [c for c in table.columns if c not in ("t", "label", "colour")]
     spacing = (", spacing " + " x ".join(f"{s:g}" for s in args.spacing)) if args.spacing else ""
     print(_shown(f"measured {len(table):,} objects ({len(columns)} columns{spacing}) in "
                  f"{seconds:.2f} s; wrote {args.csv}"))

@@ -7,7 +7,8 @@
                        [--low-fill 0.1]
 
 STACK is a TIFF, a folder of 2D slices or a ``.npy`` file; colour-coded labels become
-ids as for ``labelprep index`` (``--background R,G,B`` names their background colour).
+ids as for ``labelprep index`` (``--background R,G,B`` names their background colour;
+the CSV gets index's ``colour`` column, "#rrggbb" after ``label``).
 The stack is indexed (:class:`labelprep.LabelIndex`) and flagged
 (:func:`labelprep.qa.flags`: tiny, huge, touches_border, single_slice, low_fill,
 fragmented); ``--csv`` writes one row per object (or per flagged object). A one-line
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import fail
-from ._stack import add_background_argument, read_labels
+from ._stack import add_background_argument, add_colour_column, read_labels
 
 
 def _fraction(text: str) -> float:
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled stack: a TIFF, a folder of 2D slices or a .npy file")
     parser.add_argument("--csv", type=Path, metavar="CSV",
                         help="write the flags table (label, the six flags, voxels, fill, "
-                             "components) as CSV")
+                             "components; a colour column for colour-coded labels) as CSV")
     parser.add_argument("--flagged-only", action="store_true",
                         help="write only the objects with at least one flag")
     add_background_argument(parser)
@@ -118,11 +119,13 @@ def run(args: argparse.Namespace) -> int:
             io.check_output_file(args.csv, suffixes=(".csv",), sources=[args.stack],
                                  what="--csv")
         with tqdm_progress("read", unit="slice", disable=args.quiet) as cb:
-            stack, _, background = read_labels(args.stack, args.background, progress=cb)
+            stack, colours, background = read_labels(args.stack, args.background,
+                                                     progress=cb)
         with tqdm_progress("index", unit="voxel", disable=args.quiet) as cb:
             idx = LabelIndex.build(stack, background=background, progress=cb)
         table = flags(idx, tiny=args.tiny, huge=args.huge, spread=args.spread,
                       low_fill=args.low_fill, connectivity=args.connectivity)
+        add_colour_column(table, colours)
     except (OSError, ValueError, TypeError) as exc:
         return fail("qa", str(exc), 2)
     t1 = time.perf_counter()
