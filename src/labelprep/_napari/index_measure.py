@@ -174,11 +174,6 @@ class MeasureActions:
 
         return self.tasks.start(job, on_done=done, label="Measuring", lock=layer)
 
-    def _with_measurements(self, table):
-        """``table`` with the last measurements joined on ``label`` (none if stale)."""
-        return join_measurements(table, getattr(self.state, "measurements", None))
-
-
     # ------------------------------------------------------- physical units
     def physical_units(self) -> bool:
         """Whether the CSV exports are in world units (the panel's checkbox)."""

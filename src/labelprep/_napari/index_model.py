@@ -211,11 +211,6 @@ class IndexDockModel:
         detail = ", ".join(f"{counts[m]} {m}" for m in MARKS)
         return f"{len(inside)} of {labels.size} reviewed ({detail})"
 
-    def review_column(self, labels: np.ndarray) -> list[str]:
-        """The ``review`` features column for ``labels`` ("" where unmarked)."""
-        marks = self.marks
-        return [marks.get(L, "") for L in np.asarray(labels).tolist()]
-
     # --------------------------------------------------------------- edits
     def session(self, labels: np.ndarray, writer: Any = None):
         """The :class:`labelprep.EditSession` over ``labels`` (made on first use)."""
