@@ -356,3 +356,108 @@ def test_read_json_refuses_a_file_larger_than_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(_limits, "memory_bytes", lambda: 10)
     with pytest.raises(io.ImageReadError, match="big.json.*more than this machine"):
         io.read_json(path)
+
+
+# ------------------------------------------------------- one walk for listing and trees
+def _old_list_images(folder, suffixes=io.IMAGE_SUFFIXES):
+    """list_images as it was before FolderScan (its own walk), for comparison."""
+    from pathlib import Path
+
+    from labelprep.io._files import _walk
+
+    root = Path(folder)
+    wanted = tuple(s.lower() for s in suffixes)
+    found = []
+    for dirpath, _dirs, files, _real in _walk(root):
+        found.extend(dirpath / name for name in files if name.lower().endswith(wanted))
+    rel = {p: p.relative_to(root) for p in found}
+    return sorted(found, key=lambda p: [io.natural_key(part) for part in rel[p].parts])
+
+
+def _old_source_trees(folder):
+    """source_trees as it was before FolderScan (its own walk), for comparison."""
+    from labelprep.io._files import _walk
+
+    reals = {real for _p, _d, _f, real in _walk(folder)}
+    out = []
+    for r in sorted(reals, key=lambda p: len(p.parts)):
+        if not any(r == o or o in r.parents for o in out):
+            out.append(r)
+    return out
+
+
+def _nested_tree_with_links(tmp_path):
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    for rel in ["a10.png", "a2.PNG", "A1.tif", "x01.npy", "x1.npy", "notes.txt", ".h.png",
+                "b/c.JPG", "b/d/e/f.tiff", "b/d/e/g.npy", "b/d/other.txt", "c2/z.png",
+                "c10/z.png", ".hidden/x.png", "deep/1/2/3/4/5.png"]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(b"")
+    for rel in ["o1.png", "sub/o2.jpg", "sub/o3.json", "sub/more/o4.tif"]:
+        (outside / rel).parent.mkdir(parents=True, exist_ok=True)
+        (outside / rel).write_bytes(b"")
+    (src / "linked").symlink_to(outside)  # a folder outside the tree
+    (src / "b" / "again").symlink_to(outside / "sub")  # inside what a link leads to
+    (src / "b" / "d" / "up").symlink_to(src / "b")  # a loop
+    (src / "deep" / "1" / "self").symlink_to(src / "deep" / "1")  # a loop on itself
+    (src / "c2" / "inner").symlink_to(src / "b" / "d" / "e")  # a link inside the tree
+    (src / "broken").symlink_to(tmp_path / "nowhere")
+    (outside / "sub" / "more" / "back").symlink_to(src)  # back into the tree
+    return src, outside
+
+
+def test_folder_scan_gives_what_the_two_walks_gave(tmp_path):
+    src, outside = _nested_tree_with_links(tmp_path)
+    for folder in (src, src / "b", outside, src / "linked"):
+        for suffixes in (io.IMAGE_SUFFIXES, (".npy",), (".json",), (".PNG", ".jpg")):
+            expected = _old_list_images(folder, suffixes)
+            assert io.list_images(folder, suffixes) == expected
+            assert io.list_images(io.FolderScan(folder), suffixes) == expected
+        # the trees the old walk found, in an order of the old (a set's) order
+        trees = io.source_trees(folder)
+        assert sorted(trees) == sorted(_old_source_trees(folder))
+        assert io.source_trees(io.FolderScan(folder)) == trees
+        assert [len(t.parts) for t in trees] == sorted(len(t.parts) for t in trees)
+        assert io.images_by_stem(io.FolderScan(folder), [src / "b"]) == io.images_by_stem(
+            folder, [src / "b"])
+    got = [p.relative_to(src).as_posix() for p in io.list_images(src)]
+    assert got[:4] == ["A1.tif", "a2.PNG", "a10.png", "b/again/more/o4.tif"]
+    assert "linked/o1.png" in got and "c2/inner/f.tiff" not in got  # e/ listed once
+    assert sorted(io.source_trees(src)) == sorted([io.real(src), io.real(outside)])
+    assert io.source_trees(src / "nothing") == [io.real(src / "nothing")]
+    with pytest.raises(NotADirectoryError):
+        io.FolderScan(src / "a10.png")
+    with pytest.raises(NotADirectoryError):
+        io.list_images(src / "nothing")
+
+
+def test_presize_and_rle_walk_each_input_folder_once(tmp_path, monkeypatch):
+    from labelprep import presize
+    from labelprep.cli import main
+    from labelprep.io import _files
+
+    src, masks = tmp_path / "src", tmp_path / "masks"
+    for folder in (src / "sub", masks / "sub"):
+        folder.mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(src / "sub" / "a.png")
+    Image.fromarray(np.eye(8, dtype=np.uint8)).save(masks / "sub" / "a.png")
+    (src / "link").symlink_to(masks / "sub")
+    walked = []
+    real_walk = _files._walk
+
+    def counting_walk(root):
+        walked.append(root)
+        return real_walk(root)
+
+    monkeypatch.setattr(_files, "_walk", counting_walk)
+    rep = presize.folder(src, tmp_path / "dst", 4, masks=masks, masks_out=tmp_path / "mo",
+                         workers=1)
+    assert rep.written == 2 and not rep.failed
+    assert sorted(walked) == sorted([src.resolve(), masks.resolve()])
+    walked.clear()
+    assert main(["rle", "encode", str(masks), "--out", str(tmp_path / "rle"), "--quiet"]) == 0
+    assert walked == [masks]
+    walked.clear()
+    assert main(["rle", "decode", str(tmp_path / "rle"), "--out", str(tmp_path / "back"),
+                 "--quiet"]) == 0
+    assert walked == [tmp_path / "rle"]

@@ -77,26 +77,32 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _expand(paths: list[Path], pattern: str | None) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(file, base folder) pairs from files and folders; plus the errors for missing ones."""
-    from labelprep.io import list_images
+def _expand(
+    paths: list[Path], pattern: str | None
+) -> tuple[list[tuple[Path, Path]], list[str], list[Path]]:
+    """(file, base folder) pairs from files and folders; the errors for missing ones;
+    and the sources: the input files and the real folders listing them reads (symlinks
+    followed), from the same walk of each folder."""
+    from labelprep.io import FolderScan, list_images, source_trees
 
     found: list[tuple[Path, Path]] = []
     errors = []
+    sources: list[Path] = []
     for p in paths:
         if p.is_dir():
-            if pattern is None:
-                files = list_images(p)
-            else:
-                files = list_images(p, suffixes=(pattern,))
+            scan = FolderScan(p)
+            files = list_images(scan) if pattern is None else list_images(scan, (pattern,))
             if not files:
                 errors.append(f"{p}: folder holds no matching files")
             found.extend((f, p) for f in files)
+            sources.extend(source_trees(scan))
         elif p.is_file():
             found.append((p, p.parent))
+            sources.append(p)
         else:
             errors.append(f"{p}: no such file or folder")
-    return found, errors
+            sources.append(p)
+    return found, errors, sources
 
 
 class _Plan:
@@ -145,16 +151,6 @@ def _plan_outputs(
         outs.append(tree.check(out / rel / make_name(src)))
     io.check_collisions(zip(input_files, outs))
     return _Plan(outs, tree)
-
-
-def _sources(paths: list[Path]) -> list[Path]:
-    """The input files and the real folders listing them reads (symlinks followed)."""
-    from labelprep.io import source_trees
-
-    out = []
-    for p in paths:
-        out.extend(source_trees(p) if p.is_dir() else [p])
-    return out
 
 
 def write_mask(path: Path, mask, fmt: str) -> None:
@@ -224,7 +220,7 @@ def _encode(args: argparse.Namespace) -> int:
     from labelprep.errors import OutputPathError
     from labelprep.io import read_image
 
-    inputs, errors = _expand(args.masks, None)
+    inputs, errors, sources = _expand(args.masks, None)
     for e in errors:
         _error(e)
     if not inputs:
@@ -232,7 +228,7 @@ def _encode(args: argparse.Namespace) -> int:
         return 2
     try:
         plan = _plan_outputs(inputs, args.out, (".json",),
-                             lambda src: _stem(src) + rle.SUFFIX, _sources(args.masks))
+                             lambda src: _stem(src) + rle.SUFFIX, sources)
     except OutputPathError as exc:
         _error(str(exc))
         return 2
@@ -276,7 +272,7 @@ def _decode(args: argparse.Namespace) -> int:
     from labelprep import rle
     from labelprep.errors import OutputPathError
 
-    inputs, errors = _expand(args.files, ".json")
+    inputs, errors, sources = _expand(args.files, ".json")
     for e in errors:
         _error(e)
     if not inputs:
@@ -293,7 +289,7 @@ def _decode(args: argparse.Namespace) -> int:
         fmt = fmt_out
     try:
         plan = _plan_outputs(inputs, args.out, tuple(FORMATS),
-                             lambda src: f"{_stem(src)}.{fmt}", _sources(args.files))
+                             lambda src: f"{_stem(src)}.{fmt}", sources)
     except OutputPathError as exc:
         _error(str(exc))
         return 2

@@ -12,7 +12,8 @@ Reading
     :func:`colours_to_labels`), :func:`open_lazy` (zarr,
     OME-Zarr, TIFF, ``.npy`` or a folder, as a dask array), :func:`read_json` (one JSON
     file: :class:`JSONReadError` with the line and column of malformed JSON),
-    :func:`list_images`. Any decode error, truncation, CRC failure or size beyond the
+    :func:`list_images` and :func:`source_trees` (one walk for both with
+    :class:`FolderScan`). Any decode error, truncation, CRC failure or size beyond the
     machine raises :class:`ImageReadError` (a ``ValueError``) naming the file and the
     reason.
 Writing
@@ -35,6 +36,7 @@ from ._files import (
     IMAGE_SUFFIXES,
     PIL_SUFFIXES,
     TIFF_SUFFIXES,
+    FolderScan,
     images_by_stem,
     list_images,
     natural_key,
@@ -74,6 +76,7 @@ __all__ = [
     "TIFF_SUFFIXES",
     "BufferPool",
     "ColourCoder",
+    "FolderScan",
     "ImageReadError",
     "JSONReadError",
     "Journal",

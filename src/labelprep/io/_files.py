@@ -2,7 +2,8 @@
 
 Folders are walked with symlinked sub-folders followed (each real folder once, so a
 link loop ends), and :func:`source_trees` gives the real folders a listing covered: an
-output check refuses to write inside any of them.
+output check refuses to write inside any of them. A :class:`FolderScan` walks a folder
+once for both questions.
 """
 
 from __future__ import annotations
@@ -63,41 +64,91 @@ def _walk(root: Path):
         stack.extend(folder / d for d in reversed(dirs))
 
 
-def list_images(folder: PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
+class FolderScan:
+    """One walk of a folder tree, for everything a command needs from it.
+
+    A command that lists a folder's images and also guards its outputs against the
+    folder's real trees (:func:`list_images` and :func:`source_trees`, or
+    :func:`images_by_stem`) scans once and passes the scan to each of them instead of
+    the path: the tree is walked once (symlinked sub-folders followed, each real folder
+    once, hidden entries skipped), and both answers come from the same walk.
+
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b10.png", "b2.png", "notes.txt"):
+    ...     _ = (root / name).write_bytes(b"")
+    >>> scan = FolderScan(root)
+    >>> [p.name for p in list_images(scan)]
+    ['b2.png', 'b10.png']
+    >>> source_trees(scan) == [root.resolve()]
+    True
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``folder`` is not a folder.
+    """
+
+    def __init__(self, folder: PathLike):
+        root = Path(folder)
+        if not root.is_dir():
+            raise NotADirectoryError(f"not a folder: {root}")
+        self.root = root
+        self._folders: list[tuple[Path, list[str]]] = []  # walk order
+        reals: dict[Path, None] = {}  # walk order, each once
+        for dirpath, _dirs, files, real in _walk(root):
+            self._folders.append((dirpath, files))
+            reals[real] = None
+        # keep the outermost folders only
+        out: list[Path] = []
+        for r in sorted(reals, key=lambda p: len(p.parts)):
+            if not any(r == o or o in r.parents for o in out):
+                out.append(r)
+        self._trees = out
+
+    @property
+    def trees(self) -> list[Path]:
+        """The real folders the walk read (:func:`source_trees`)."""
+        return list(self._trees)
+
+    def images(self, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
+        """The image files found (:func:`list_images`)."""
+        wanted = tuple(s.lower() for s in suffixes)
+        found = [dirpath / name for dirpath, files in self._folders
+                 for name in files if name.lower().endswith(wanted)]
+        root = self.root
+        rel = {p: p.relative_to(root) for p in found}
+        return sorted(found, key=lambda p: [natural_key(part) for part in rel[p].parts])
+
+
+def list_images(
+    folder: PathLike | FolderScan, suffixes: Sequence[str] = IMAGE_SUFFIXES
+) -> list[Path]:
     """Image files under ``folder`` (recursively), as sorted paths.
 
     Hidden files and folders (starting with '.') are skipped, as are files whose suffix
     (case-insensitive) is not in ``suffixes``. Symlinked sub-folders are followed, each
-    real folder once (a link loop is listed once, not forever).
+    real folder once (a link loop is listed once, not forever). ``folder`` may be a
+    :class:`FolderScan` of it, to walk it only once for several questions.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"not a folder: {root}")
-    wanted = tuple(s.lower() for s in suffixes)
-    found = []
-    for dirpath, _dirs, files, _real in _walk(root):
-        found.extend(dirpath / name for name in files if name.lower().endswith(wanted))
-    rel = {p: p.relative_to(root) for p in found}
-    return sorted(found, key=lambda p: [natural_key(part) for part in rel[p].parts])
+    scan = folder if isinstance(folder, FolderScan) else FolderScan(folder)
+    return scan.images(suffixes)
 
 
-def source_trees(folder: PathLike) -> list[Path]:
+def source_trees(folder: PathLike | FolderScan) -> list[Path]:
     """The real folders that a listing of ``folder`` reads: itself and every folder a
-    symlink under it leads to (outside it too). Outputs must land in none of them."""
+    symlink under it leads to (outside it too). Outputs must land in none of them.
+    ``folder`` may be a :class:`FolderScan` of it (no second walk)."""
+    if isinstance(folder, FolderScan):
+        return folder.trees
     root = Path(folder)
     if not root.is_dir():
         return [Path(os.path.realpath(root))]
-    reals = {real for _p, _d, _f, real in _walk(root)}
-    # keep the outermost folders only
-    out = []
-    for r in sorted(reals, key=lambda p: len(p.parts)):
-        if not any(r == o or o in r.parents for o in out):
-            out.append(r)
-    return out
+    return FolderScan(root).trees
 
 
 def images_by_stem(
-    folder: PathLike, exclude: Sequence[PathLike] = ()
+    folder: PathLike | FolderScan, exclude: Sequence[PathLike] = ()
 ) -> dict[tuple[str, str], list[Path]]:
     """Image files under ``folder`` keyed by (relative parent as posix, stem): for pairing.
 
@@ -105,11 +156,12 @@ def images_by_stem(
     ``masks/a/b/x.*``, any image extension): look up ``(rel.parent.as_posix(), rel.stem)``.
     Several files under one key (``x.png`` and ``x.tif``) make the pairing ambiguous: the
     caller decides what to do. Files inside any ``exclude`` folder are left out.
+    ``folder`` may be a :class:`FolderScan` of it (no second walk).
     """
-    root = Path(folder)
+    root = folder.root if isinstance(folder, FolderScan) else Path(folder)
     skip = [Path(e) for e in exclude]
     by_stem: dict[tuple[str, str], list[Path]] = {}
-    for p in list_images(root):
+    for p in list_images(folder):
         if any(p == e or e in p.parents for e in skip):
             continue
         rel = p.relative_to(root)

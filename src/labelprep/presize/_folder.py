@@ -163,8 +163,10 @@ def folder(
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    (src_p, dst_p, masks_p, masks_out_p), trees = _check_folders(src, dst, masks, masks_out)
-    jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, trees)
+    (src_p, dst_p, masks_p, masks_out_p), trees, scans = _check_folders(
+        src, dst, masks, masks_out)
+    jobs, missing = _plan(src_p, dst_p, masks_p, masks_out_p, size, upscale, method, trees,
+                          scans)
     out = FolderReport(missing_masks=missing)
     out.removed = remove_stale_temporaries([p for p in (dst_p, masks_out_p) if p is not None])
     journal = Journal(dst_p / presize.JOURNAL_NAME, {"size": size, "upscale": upscale,

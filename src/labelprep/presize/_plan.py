@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import OutputPathError
-from ..io import OutputTree, images_by_stem, list_images, source_trees
+from ..io import FolderScan, OutputTree, images_by_stem, list_images, source_trees
 from ._job import _Job
 from ._shape import PathLike
 
@@ -38,7 +38,8 @@ def check_folders(
 
 
 def _check_folders(src, dst, masks, masks_out):
-    """:func:`check_folders`, plus the guarded destination trees (dst's, masks_out's)."""
+    """:func:`check_folders`, plus the guarded destination trees (dst's, masks_out's)
+    and the scans of src and masks (for :func:`_plan`: no second walk)."""
     src_p = _resolve_dir(src, "src", must_exist=True)
     dst_p = _resolve_dir(dst, "dst", must_exist=False)
     masks_p = masks_out_p = None
@@ -60,10 +61,12 @@ def _check_folders(src, dst, masks, masks_out):
                 raise ValueError(f"{out_name} {out} must not be {in_name} or inside it ({inp})")
             if _inside(inp, out):
                 raise ValueError(f"{out_name} {out} must not contain {in_name} ({inp})")
-    inputs = source_trees(src_p) + (source_trees(masks_p) if masks_p is not None else [])
+    # each input folder is walked once: its real trees here, its images in _plan
+    scans = (FolderScan(src_p), FolderScan(masks_p) if masks_p is not None else None)
+    inputs = [t for scan in scans if scan is not None for t in source_trees(scan)]
     tree = OutputTree(dst_p, inputs)  # OutputPathError (a ValueError) if a link nests them
     mask_tree = OutputTree(masks_out_p, inputs) if masks_out_p is not None else None
-    return (src_p, dst_p, masks_p, masks_out_p), (tree, mask_tree)
+    return (src_p, dst_p, masks_p, masks_out_p), (tree, mask_tree), scans
 
 
 def _resolve_dir(path: PathLike, name: str, must_exist: bool) -> Path:
@@ -84,13 +87,16 @@ def _inside(child: Path, parent: Path) -> bool:
 def _plan(
     src: Path, dst: Path, masks: Path | None, masks_out: Path | None, size, upscale, method,
     trees: tuple[OutputTree, OutputTree | None],
+    scans: tuple[FolderScan | None, FolderScan | None] = (None, None),
 ) -> tuple[list[_Job], list[Path]]:
     exclude = [dst] + ([masks, masks_out] if masks is not None else [])
-    images = [p for p in list_images(src) if not any(_inside(p, e) for e in exclude)]
+    src_scan, masks_scan = scans
+    images = [p for p in list_images(src_scan or src)
+              if not any(_inside(p, e) for e in exclude)]
     candidates = {}
     if masks is not None:
         skip = [dst, masks_out] + ([] if _inside(masks, src) else [src])
-        candidates = images_by_stem(masks, skip)
+        candidates = images_by_stem(masks_scan or masks, skip)
     jobs, missing = [], []
     used: dict[Path, list[int]] = {}
     ambiguous: dict[int, str] = {}
