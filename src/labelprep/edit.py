@@ -24,14 +24,13 @@ array([[1, 1, 0, 1],
 
 from __future__ import annotations
 
-import itertools
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from ._edit_labels import check_label, free_ids, rows_of
 from ._kernels.edit import Rows
 from .index import LabelIndex
 
@@ -186,7 +185,7 @@ class EditSession:
     def delete(self, ids: int | Iterable[int]) -> EditResult:
         """Set the voxels of the objects ``ids`` to :attr:`fill` (KeyError if one is
         not in the stack)."""
-        rows = self._rows_of(ids)
+        rows = rows_of(self._s, ids)
         if self._bg is None and self.fill in self._s.labels[rows].tolist():
             raise ValueError(f"label {self.fill} is the fill value of this session "
                              "(background=None) and cannot be deleted")
@@ -203,15 +202,15 @@ class EditSession:
 
     def keep(self, ids: int | Iterable[int]) -> EditResult:
         """Delete every object except ``ids``."""
-        rows = np.setdiff1d(np.arange(len(self._s.labels)), self._rows_of(ids))
+        rows = np.setdiff1d(np.arange(len(self._s.labels)), rows_of(self._s, ids))
         return self._delete_rows(self._not_fill(rows), "keep")
 
     def merge(self, ids: int | Iterable[int], into: int | None = None) -> EditResult:
         """Merge the objects ``ids`` into one labelled ``into``: by default the smallest
         of ``ids``; it may be any other label, present (merged too) or not."""
-        rows = self._rows_of(ids)
+        rows = rows_of(self._s, ids)
         target = (int(self._s.labels[rows].min()) if into is None
-                  else self._check_label(into, "into"))
+                  else check_label(into, "into", self._s, self._arr.dtype))
         if self._bg is not None and target == self._bg:
             raise ValueError(f"into={target} is the background; use delete()")
         return self._merge_rows(rows, target, "merge")
@@ -219,8 +218,8 @@ class EditSession:
     def relabel(self, old: int, new: int) -> EditResult:
         """Give object ``old`` the label ``new``; if ``new`` exists, merge the two; if
         ``new`` is the background, delete ``old``."""
-        rows = self._rows_of([old])
-        new = self._check_label(new, "new")
+        rows = rows_of(self._s, [old])
+        new = check_label(new, "new", self._s, self._arr.dtype)
         if self._bg is not None and new == self._bg:
             return self._delete_rows(rows, "relabel")
         return self._merge_rows(rows, new, "relabel")
@@ -236,7 +235,7 @@ class EditSession:
         ndim = len(self._meta["shape"])
         if isinstance(connectivity, bool) or not 1 <= operator.index(connectivity) <= ndim:
             raise ValueError(f"connectivity must be 1..{ndim}, got {connectivity!r}")
-        rows = self._rows_of([id])
+        rows = rows_of(self._s, [id])
         removed = self._s.take(rows)
         v = removed.voxels
         comp = np.empty(v.shape[0], dtype=np.int64)
@@ -250,7 +249,7 @@ class EditSession:
         big = int(np.argmax(stops - starts))  # the largest piece (the first of equals)
         ids = np.empty(ncomp, dtype=self._s.labels.dtype)
         ids[big] = self._s.labels[rows[0]]
-        ids[np.arange(ncomp) != big] = self._free_ids(ncomp - 1)
+        ids[np.arange(ncomp) != big] = free_ids(self._s, self._arr.dtype, self._bg, ncomp - 1)
         added = self._s.make(ids, [grouped[s:e] for s, e in zip(starts, stops)])
         other = np.flatnonzero(np.arange(ncomp) != big)
         moves = (grouped, starts[other], stops[other],
@@ -289,60 +288,9 @@ class EditSession:
         self._index = None
         return rec.result
 
-    # ---------------------------------------------------------------- helpers
-    def _rows_of(self, ids: Any) -> np.ndarray:
-        """Sorted unique rows of the labels ``ids`` (KeyError naming an unknown one)."""
-        values = [ids] if np.ndim(ids) == 0 else list(ids)
-        try:
-            keys = [operator.index(v) for v in values]
-        except TypeError:
-            raise TypeError(f"label ids must be integers, got {ids!r}") from None
-        info = np.iinfo(self._s.labels.dtype)
-        inside = [info.min <= k <= info.max for k in keys]
-        pos = self._s.find(np.array([k if ok else 0 for k, ok in zip(keys, inside)],
-                                  dtype=self._s.labels.dtype))
-        pos[~np.array(inside, dtype=bool)] = -1
-        if (pos < 0).any():
-            raise KeyError(f"label {keys[int(np.argmax(pos < 0))]} is not in the stack")
-        return np.unique(pos)
-
-    def _check_label(self, value: Any, name: str) -> int:
-        try:
-            value = operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer label, got {value!r}") from None
-        info = np.iinfo(self._s.labels.dtype)
-        hi = 1 if self._arr.dtype == np.bool_ else info.max
-        if not info.min <= value <= hi:
-            raise ValueError(f"{name}={value} cannot be stored in a {self._arr.dtype} array "
-                             f"(values {info.min}..{hi})")
-        return value
-
+    # ------------------------------------- helpers (label ids: _edit_labels.py)
     def _not_fill(self, rows: np.ndarray) -> np.ndarray:
         return rows if self._bg is not None else rows[self._s.labels[rows] != self.fill]
-
-    def _free_ids(self, k: int) -> list[int]:
-        """``k`` labels not in the stack (and not the background): the next ones above
-        the largest label, else the lowest unused ones from 1 up, then from the dtype's
-        minimum up."""
-        info = np.iinfo(self._s.labels.dtype)
-        lo, hi = (0, 1) if self._arr.dtype == np.bool_ else (int(info.min), int(info.max))
-        taken = set(self._s.labels.tolist())
-        if self._bg is not None:
-            taken.add(self._bg)
-        start = int(self._s.labels[-1]) + 1 if len(self._s.labels) else 1
-        candidates = itertools.chain(range(start, hi + 1), range(min(1, hi), hi + 1),
-                                     range(lo, min(1, hi + 1)))
-        out: set[int] = set()
-        for v in candidates:
-            if len(out) == k:
-                break
-            if v not in taken:
-                out.add(v)
-        if len(out) < k:
-            raise ValueError(f"no {k} free labels left in a {self._arr.dtype} array "
-                             f"for the pieces of the split")
-        return sorted(out)
 
     def _read(self, flat_idx: np.ndarray) -> np.ndarray:
         if self._flat is not None:
