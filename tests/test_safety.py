@@ -100,6 +100,232 @@ def test_symlinked_source_folders_are_followed_once_and_count_as_sources(tmp_pat
     assert rep.written == 2 and (tmp_path / "d" / "linked" / "x.jpg").is_file()
 
 
+# ------------------------------------------------------------------ 1b. symlinks, every command
+def _labelled_sources(tmp_path: Path) -> Path:
+    """A source tree for every command: label slices and a stack, images with masks,
+    an RLE file and a COCO file."""
+    from labelprep import export
+
+    src = tmp_path / "src"
+    rng = np.random.default_rng(7)
+    labels = np.zeros((3, 16, 16), np.uint8)
+    labels[:, 2:6, 3:9], labels[1:, 9:14, 8:12] = 1, 2
+    for folder in ("slices", "images", "masks", "rle"):
+        (src / folder).mkdir(parents=True)
+    for z, plane in enumerate(labels):
+        Image.fromarray(plane).save(src / "slices" / f"z{z}.png")
+    tifffile.imwrite(src / "stack.tif", labels.astype(np.uint16), photometric="minisblack")
+    for name in ("a", "b"):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4:20, 6:18], mask[22:30, 2:30] = 1, 3
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            src / "images" / f"{name}.png")
+        Image.fromarray(mask).save(src / "masks" / f"{name}.png")
+    rle.save(src / "rle" / "a.rle.json", rle.encode(labels[1]))
+    export.coco(np.asarray(Image.open(src / "masks" / "a.png")), out=src / "coco.json")
+    return src
+
+
+def _snapshot(root: Path) -> dict:
+    """Every entry under ``root``: a file's bytes, a symlink's target, a folder's name."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = ("link", os.readlink(p))
+        elif p.is_file():
+            out[rel] = p.read_bytes()
+        else:
+            out[rel] = "folder"
+    return out
+
+
+#: (command, what the output path names: a symlink "file" to a source file or a path
+#: through a symlinked "folder" into the sources, argv with {src} and {out}, the link's
+#: target relative to src, the message). Each must be refused before any work (exit 2).
+_LINKED_OUTPUTS = [
+    ("index --out", "file", ["index", "{src}/stack.tif", "--out", "{out}/x.npz"],
+     "stack.tif", "would write over the input"),
+    ("index --out", "folder", ["index", "{src}/slices", "--out", "{out}/x.npz"],
+     "slices", "would write inside the input"),
+    ("index --out zarr", "file", ["index", "{src}/stack.tif", "--out", "{out}/x.zarr"],
+     "stack.tif", "would write over the input"),
+    ("index --out zarr", "folder", ["index", "{src}/slices", "--out", "{out}/x.zarr"],
+     "slices", "would write inside the input"),
+    ("index --csv", "file", ["index", "{src}/stack.tif", "--csv", "{out}/x.csv"],
+     "stack.tif", "would write over the input"),
+    ("index --csv", "folder", ["index", "{src}/slices", "--csv", "{out}/x.csv"],
+     "slices", "would write inside the input"),
+    ("index --coords-csv", "file", ["index", "{src}/slices", "--coords-csv", "{out}/x.csv"],
+     "slices/z1.png", "would write inside the input"),
+    ("index --coords-csv", "folder", ["index", "{src}/slices", "--coords-csv",
+                                       "{out}/x.csv"], "slices", "would write inside"),
+    ("rle encode --out", "file", ["rle", "encode", "{src}/masks/a.png", "--out",
+                                  "{out}/x.rle.json"], "masks/a.png", "would write over"),
+    ("rle encode --out", "folder", ["rle", "encode", "{src}/masks", "--out", "{out}"],
+     "masks", "is inside the input"),
+    ("rle encode --out", "folder", ["rle", "encode", "{src}/masks", "--out", "{out}"],
+     ".", "contains the input"),
+    ("rle decode --out", "file", ["rle", "decode", "{src}/rle/a.rle.json", "--out",
+                                  "{out}/x.tif"], "rle/a.rle.json", "would write over"),
+    ("rle decode --out", "folder", ["rle", "decode", "{src}/rle", "--out", "{out}"],
+     "rle", "is inside the input"),
+    ("export coco --out", "file", ["export", "coco", "{src}/masks", "--out", "{out}/x.json"],
+     "masks/a.png", "would write inside the input"),
+    ("export coco --out", "folder", ["export", "coco", "{src}/masks", "--out",
+                                     "{out}/x.json"], "masks", "would write inside"),
+    ("export crops --out", "file", ["export", "crops", "{src}/stack.tif", "--out", "{out}"],
+     "stack.tif", "exists and is not a folder"),
+    ("export crops --out", "folder", ["export", "crops", "{src}/stack.tif", "--out", "{out}"],
+     ".", "is the folder holding the input"),
+    ("export crops --out", "folder", ["export", "crops", "{src}/slices", "--out", "{out}"],
+     "slices", "is inside the input"),
+    ("export read-coco --out", "folder", ["export", "read-coco", "{src}/coco.json", "--out",
+                                          "{out}"], ".", "is the folder holding the input"),
+    ("patches --out", "file", ["patches", "{src}/images", "--masks", "{src}/masks", "--size",
+                               "8", "--n", "4", "--out", "{out}/x.npz"], "images/a.png",
+     "would write inside the input"),
+    ("patches --out", "folder", ["patches", "{src}/images", "--masks", "{src}/masks",
+                                 "--size", "8", "--n", "4", "--out", "{out}/x.npz"], "masks",
+     "would write inside the input"),
+    ("measure --csv", "file", ["measure", "{src}/stack.tif", "--csv", "{out}/x.csv"],
+     "stack.tif", "would write over the input"),
+    ("measure --csv", "folder", ["measure", "{src}/slices", "--csv", "{out}/x.csv"],
+     "slices", "would write inside the input"),
+    ("qa --csv", "file", ["qa", "{src}/stack.tif", "--csv", "{out}/x.csv"], "stack.tif",
+     "would write over the input"),
+    ("qa --csv", "folder", ["qa", "{src}/slices", "--csv", "{out}/x.csv"], "slices",
+     "would write inside the input"),
+]
+
+
+@pytest.mark.parametrize(("command", "kind", "argv", "target", "message"), _LINKED_OUTPUTS,
+                         ids=[f"{c[0]}-{c[1]}-{c[3]}" for c in _LINKED_OUTPUTS])
+def test_no_command_writes_through_a_symlink_into_its_sources(
+    tmp_path, capsys, command, kind, argv, target, message
+):
+    src = _labelled_sources(tmp_path)
+    before = _snapshot(src)
+    work = tmp_path / "work"
+    work.mkdir()
+    if kind == "file":  # the output path itself is a symlink to a source file
+        name = next(a for a in argv if "{out}" in a).replace("{out}", "").lstrip("/")
+        out = work if name else work / "out"
+        link = work / name if name else out
+        link.symlink_to(src / target)
+    else:  # the output folder (or the output's folder) is a symlink into the sources
+        out = link = work / "link"
+        link.symlink_to(src / target)
+    args = [a.replace("{src}", str(src)).replace("{out}", str(out)) for a in argv]
+    code = main([*args, "--quiet"] if "--quiet" not in args else args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1  # one line
+    assert _snapshot(src) == before  # not one byte of the sources changed, nothing added
+    assert link.is_symlink() and sorted(p.name for p in work.iterdir()) == [link.name]
+
+
+def test_default_rle_outputs_never_replace_an_input_through_a_symlink(tmp_path, capsys):
+    masks = tmp_path / "m"
+    masks.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.eye(8, dtype=np.uint8) * (2 if name == "a" else 3)).save(
+            masks / f"{name}.png")
+    (masks / "a.rle.json").symlink_to(masks / "b.png")  # a's output leads to an input
+    before = _snapshot(masks)
+    assert main(["rle", "encode", str(masks), "--quiet"]) == 2
+    assert "would write over the input" in capsys.readouterr().err
+    assert _snapshot(masks) == before
+    # b.png is no input of this run: the new a.rle.json replaces the link, b.png is kept
+    assert main(["rle", "encode", str(masks / "a.png"), "--quiet"]) == 0
+    after = _snapshot(masks)
+    assert {k: v for k, v in after.items() if k != "a.rle.json"} == {
+        k: v for k, v in before.items() if k != "a.rle.json"}
+    assert not (masks / "a.rle.json").is_symlink()
+    assert rle.decode(rle.load(masks / "a.rle.json")).tolist() == (np.eye(8) * 2).tolist()
+
+
+def test_a_symlink_planted_in_an_export_folder_is_refused_before_any_work(tmp_path, capsys):
+    src = _labelled_sources(tmp_path)
+    before = _snapshot(src)
+    out = tmp_path / "crops"
+    out.mkdir()
+    (out / "images").symlink_to(src / "images")
+    assert main(["export", "crops", str(src / "stack.tif"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "through a symlink" in err and "images" in err
+    assert main(["export", "read-coco", str(src / "coco.json"), "--out", str(out), "-q"]) == 0
+    capsys.readouterr()  # read-coco writes labels/ and classes/ only: images/ untouched
+    assert sorted(p.name for p in out.iterdir()) == ["classes", "images", "labels"]
+    (out / "labels").rename(tmp_path / "old_labels")
+    (out / "labels").symlink_to(src / "masks")
+    assert main(["export", "read-coco", str(src / "coco.json"), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "through a symlink" in err and "labels" in err and "Traceback" not in err
+    assert _snapshot(src) == before
+
+
+def test_outputs_inside_folders_that_a_source_symlink_leads_to_are_refused(tmp_path, capsys):
+    """A symlinked sub-folder of the sources is a source too (docs/safety.md): no output
+    may land in the real folder it leads to."""
+    src = _labelled_sources(tmp_path)
+    extra_images, extra_masks = tmp_path / "extra" / "images", tmp_path / "extra" / "masks"
+    for folder in (extra_images, extra_masks):
+        folder.mkdir(parents=True)
+    for name in ("c.png",):
+        (extra_images / name).write_bytes((src / "images" / "a.png").read_bytes())
+        (extra_masks / name).write_bytes((src / "masks" / "a.png").read_bytes())
+    (src / "images" / "more").symlink_to(extra_images)
+    (src / "masks" / "more").symlink_to(extra_masks)
+    before, extra_before = _snapshot(src), _snapshot(tmp_path / "extra")
+    runs = [
+        (["patches", str(src / "images"), "--masks", str(src / "masks"), "--size", "8",
+          "--n", "4", "--quiet", "--out", str(extra_images / "p.npz")], extra_images),
+        (["export", "coco", str(src / "masks"), "--quiet", "--out",
+          str(extra_masks / "c.json")], extra_masks),
+        (["rle", "encode", str(src / "masks"), "--quiet", "--out",
+          str(extra_masks / "rle")], extra_masks),
+        (["rle", "encode", str(src / "masks"), "--quiet", "--out",
+          str(extra_masks / "one.rle.json")], extra_masks),
+    ]
+    wrong = []
+    for argv, folder in runs:
+        code = main(argv)
+        err = capsys.readouterr().err
+        if code != 2 or "input" not in err or str(io.real(folder)) not in err:
+            wrong.append((argv[:2], code, err))
+    assert not wrong
+    assert _snapshot(src) == before and _snapshot(tmp_path / "extra") == extra_before
+
+
+def test_python_writers_replace_a_symlink_never_the_file_behind_it(tmp_path):
+    """The Python API has no list of sources: a path that is a symlink is replaced by
+    the new file (an atomic rename over the link), never written through."""
+    from labelprep import export
+
+    src = _labelled_sources(tmp_path)
+    before = _snapshot(src)
+    labels = tifffile.imread(src / "stack.tif")
+    idx = LabelIndex.build(labels)
+    work = tmp_path / "work"
+    work.mkdir()
+    writes = {
+        "i.npz": lambda p: idx.save(p),
+        "c.csv": lambda p: idx.write_coords_csv(p),
+        "r.rle.json": lambda p: rle.save(p, rle.encode(labels)),
+        "k.json": lambda p: export.coco(labels[1], out=p),
+    }
+    for name, write in writes.items():
+        link = work / name
+        link.symlink_to(src / "stack.tif")
+        write(link)
+        assert not link.is_symlink() and link.is_file() and link.stat().st_size > 0
+    assert _snapshot(src) == before
+    assert LabelIndex.load(work / "i.npz").labels.tolist() == [1, 2]
+    assert rle.decode(rle.load(work / "r.rle.json")).tolist() == labels.tolist()
+
+
 # ------------------------------------------------------------------ 2. corrupt inputs
 @pytest.mark.parametrize("mode", ["L", "LA", "1", "RGB"])
 def test_a_png_with_one_flipped_pixel_byte_fails_everywhere(tmp_path, mode):

@@ -172,7 +172,10 @@ def _coco(args: argparse.Namespace) -> int:
         _error(f"--images {args.images} is not a folder")
         return 2
     try:
-        io.check_output_file(args.out, suffixes=(".json",), sources=sources, what="--out")
+        # the inputs and every real folder a symlink under them leads to (export.coco
+        # lists the folders again itself)
+        trees = [t for p in sources for t in io.source_trees(p)]
+        io.check_output_file(args.out, suffixes=(".json",), sources=trees, what="--out")
     except ValueError as exc:
         _error(str(exc))
         return 2

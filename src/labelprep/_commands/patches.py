@@ -71,13 +71,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _sources(args: argparse.Namespace):
+def _scans(args: argparse.Namespace):
+    """One walk of SRC and of --masks when they are folders (else None), for both the
+    output check (their real trees, symlinks followed) and the listing."""
+    from labelprep.io import FolderScan
+
+    return tuple(FolderScan(p) if p is not None and p.is_dir() else None
+                 for p in (args.src, args.masks))
+
+
+def _sources(args: argparse.Namespace, scans=(None, None)):
     from labelprep.io import list_images
     from labelprep.patches import match_masks
 
     src = args.src
     if src.is_dir():
-        images = list_images(src)
+        images = list_images(scans[0] or src)
         if not images:
             raise ValueError(f"no image files found in {src}")
     elif src.is_file():
@@ -93,7 +102,7 @@ def _sources(args: argparse.Namespace):
             masks = [args.masks]
         else:
             root = src if src.is_dir() else src.parent
-            masks = match_masks(images, root, args.masks, args.mask_suffix)
+            masks = match_masks(images, root, scans[1] or args.masks, args.mask_suffix)
     return images, masks
 
 
@@ -122,15 +131,19 @@ def run(args: argparse.Namespace) -> int:
     size = args.size * 2 if len(args.size) == 1 else args.size
     if len(size) not in (2, 3):
         return fail(f"--size takes 1, 2 or 3 numbers, got {len(args.size)}")
+    scans = _scans(args)
+    # the inputs and every real folder a symlink under them leads to
+    inputs = [t for p, scan in zip((args.src, args.masks), scans) if p is not None
+              for t in io.source_trees(scan or p)]
     try:
         io.check_output_file(args.out, suffixes=(".npz",), what="--out", create_folder=True,
-                             sources=[args.src] + ([args.masks] if args.masks else []))
+                             sources=inputs)
     except OutputPathError as exc:
         return fail(str(exc))
     failures: list[str] = []
     skipped: dict[str, str] = {}  # --skip-bad: filled by _draw, even when it fails
     try:
-        images, masks = _sources(args)
+        images, masks = _sources(args, scans)
         if args.skip_bad:  # one pass: the sampler leaves out the bad sources itself
             arrays, stats, sources, elapsed = _draw(args, images, masks, size, skipped)
         else:

@@ -25,15 +25,20 @@ def match_masks(
     image extension, e.g. ``.png``). Raises FileNotFoundError listing images without a
     mask, or ValueError when a stem matches several mask files.
 
+    ``mask_root`` may be an :class:`~labelprep.io.FolderScan` of the mask folder (a
+    caller that walked it already, e.g. for its source trees, does not walk it again).
+
     >>> match_masks(["data/img/x.jpg"], "data/img", "data/masks")  # doctest: +SKIP
     [PosixPath('data/masks/x.png')]
     """
-    from ..io import images_by_stem
+    from ..io import FolderScan, images_by_stem
 
-    image_root, mask_root = Path(image_root), Path(mask_root)
+    scan = mask_root if isinstance(mask_root, FolderScan) else None
+    image_root = Path(image_root)
+    mask_root = scan.root if scan is not None else Path(mask_root)
     if not mask_root.is_dir():
         raise NotADirectoryError(f"mask folder not found: {mask_root}")
-    candidates = images_by_stem(mask_root)
+    candidates = images_by_stem(scan or mask_root)
     out, missing = [], []
     for path in images:
         path = Path(path)
