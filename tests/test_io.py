@@ -461,3 +461,22 @@ def test_presize_and_rle_walk_each_input_folder_once(tmp_path, monkeypatch):
     assert main(["rle", "decode", str(tmp_path / "rle"), "--out", str(tmp_path / "back"),
                  "--quiet"]) == 0
     assert walked == [tmp_path / "rle"]
+
+
+def test_read_json_a_file_that_cannot_be_opened_is_one_error_naming_it(tmp_path, monkeypatch):
+    """As test_read_json_unreadable_file, also where it runs as root (who reads anything)."""
+    import builtins
+
+    from labelprep.io import _json
+
+    path = tmp_path / "locked.json"
+    path.write_text("{}")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_json, "open", refuse, raising=False)
+    with pytest.raises(io.ImageReadError, match="locked.json: cannot read it: Permission denied"):
+        io.read_json(path)
+    monkeypatch.setattr(_json, "open", builtins.open, raising=False)
+    assert io.read_json(path) == {}
