@@ -179,7 +179,7 @@ class _SliceReader:
         return self._token
 
     def __call__(self, p: Path) -> np.ndarray:
-        into = None if self.coder is None else np.empty((*self.first.shape[:2], 4), np.uint8)
+        into = np.empty(self.first.shape, self.first.dtype)  # PNG: decoded into it
         arr = read_slice(p, into, labels=True)
         check_like(p, arr, self.first, self.first_path)
         if self.coder is None:
@@ -206,7 +206,7 @@ def _lazy_slices(path: Path, chunks, progress=None, background=None, workers=Non
         plane = first.shape[:2]
 
         def collect(i: int) -> None:
-            arr = first if i == 0 else read_slice(slices[i], scratch((*plane, 4)))
+            arr = first if i == 0 else read_slice(slices[i], scratch(first.shape))
             check_like(slices[i], arr, first, slices[0])
             coder.pack(arr, scratch(plane, np.uint32))
 

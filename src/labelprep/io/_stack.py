@@ -1,10 +1,13 @@
 """Reading a labelled stack: a TIFF, a ``.npy`` or a folder of 2D slices.
 
-A folder is read in parallel (a thread pool: Pillow, tifffile and zlib release the GIL
-while decoding) straight into one preallocated array: PNG slices of mode L, P and I;16
-are decoded by Pillow into the stack's own memory (:func:`~labelprep.io.decode_into`),
-TIFF slices by tifffile (``asarray(out=...)``); PNG CRCs, truncation and every decode
-error are checked as :func:`~labelprep.io.read_image` checks them.
+A folder is read in parallel (a thread pool: libpng, Pillow, tifffile and zlib release
+the GIL while decoding) straight into one preallocated array: the first slice is read by
+Pillow with every check of :func:`~labelprep.io.read_image`; the others, when plain
+grey/RGB/RGBA PNGs like it, by libpng into the stack's own memory
+(:mod:`labelprep.io._png`: one read of each file, CRCs checked), else by Pillow into it
+(:func:`~labelprep.io.decode_into`: modes L, P, I;16), TIFF slices by tifffile
+(``asarray(out=...)``); PNG CRCs, truncation and every decode error are checked as
+:func:`~labelprep.io.read_image` checks them.
 
 Colour-coded labels (RGB/RGBA slices, an RGB TIFF, a ``(z, y, x, 3|4)`` uint8 ``.npy``)
 become uint32 ids (:mod:`labelprep.io._colour`): each worker packs its decoded slice
@@ -29,6 +32,7 @@ from ..errors import ImageReadError
 from ._colour import ColourCoder, _workers, colours_to_labels
 from ._files import IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_key
 from ._limits import check_fits
+from ._png import decode_png_into
 from ._read import (
     _pil_array,
     _read_npy,
@@ -129,6 +133,10 @@ def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
 def _pil_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
+    if into is not None and p.suffix.lower() == ".png":
+        fast = decode_png_into(p, into)  # libpng, one read of the file
+        if fast is not None:
+            return fast
     with open_pil(p) as im:
         if labels and im.format in ("JPEG", "MPO"):
             raise ImageReadError(p, JPEG_REASON)
@@ -239,7 +247,8 @@ def _read_folder(path: Path, progress, labels: bool, background, workers) -> Lab
         if i == 0:
             arr = first
         else:
-            into = scratch((*plane, 4)) if colour else out
+            # RGB(A) from libpng: the first slice's shape; from Pillow: RGBX
+            into = scratch(first.shape) if colour else out
             arr = read_slice(p, into, labels)
             check_like(p, arr, first, slices[0])
         if coder is not None:
