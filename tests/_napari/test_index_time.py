@@ -178,3 +178,16 @@ def test_a_time_points_rows_are_the_same_shown_or_not(viewer, qtbot, movie):
     full = widget.model.full_frame
     other = full[full["t"] == 0].reset_index(drop=True)
     pd.testing.assert_frame_equal(other[shown.columns], shown)
+
+
+def test_colour_column_follows_label_in_a_time_lapse_as_in_the_cli(viewer, qtbot, movie):
+    from labelprep._napari.index_loading import COLOURS_KEY
+
+    top = int(movie.max())
+    colours = np.zeros((top + 1, 3), np.uint8)
+    colours[1:, 0] = np.arange(1, top + 1)  # id i: (i, 0, 0)
+    widget, _ = make(viewer, qtbot, movie, metadata={COLOURS_KEY: colours})
+    columns = list(widget.model.columns)
+    assert columns[:3] == ["t", "label", "colour"], columns
+    row = widget.model.frame.iloc[0]
+    assert row["colour"] == f"#{int(row['label']):02x}0000"

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from . import fail
-from ._stack import add_background_argument, read_labels
+from ._stack import add_background_argument, add_colour_column, read_labels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,11 +132,7 @@ def run(args: argparse.Namespace) -> int:
             outputs.append(str(args.out))
         if args.csv is not None:
             table = idx.table()
-            if colours is not None:  # ids are 0..n: their colours by row
-                import numpy as np
-
-                ids = table["label"].to_numpy().astype(np.int64)
-                table.insert(1, "colour", np.asarray(io.hex_colours(colours))[ids])
+            add_colour_column(table, colours)  # ids are 0..n: their colours by row
             with io.atomic_open(args.csv, "w", newline="") as f:
                 table.to_csv(f, index=False)
             outputs.append(str(args.csv))

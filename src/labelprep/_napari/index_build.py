@@ -120,8 +120,9 @@ class BuildActions:
             ids = table["label"].to_numpy()
             known = (ids >= 0) & (ids < len(colours))
             names = self._colour_names(colours)
-            table.insert(1, "colour", np.where(known, names[np.clip(ids, 0, len(colours) - 1)],
-                                               ""))
+            # right after label (after t, label in a time-lapse), as the CLI's CSVs
+            table.insert(table.columns.get_loc("label") + 1, "colour",
+                         np.where(known, names[np.clip(ids, 0, len(colours) - 1)], ""))
         return table
 
     def _colour_names(self, colours: np.ndarray) -> np.ndarray:
