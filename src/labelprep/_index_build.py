@@ -6,21 +6,31 @@ The build is two linear passes over the stack (numba kernels in
 each voxel's raveled index into its label's segment of one flat array (CSR). The
 stack is split into contiguous parts, one thread each; a part whose tables fill up
 grows them and resumes. Both passes check that the stack did not change between them.
+
+The checks of the input and the build's errors are in :mod:`labelprep._index_build_checks`,
+the threads that run the passes (and ``default_workers``) in
+:mod:`labelprep._index_build_threads`; the names stay importable from here.
 """
 
 from __future__ import annotations
 
 import itertools
 import operator
-import os
 import threading
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._index_build_checks import (
+    _background_key,
+    _changed_error,
+    _check_stack,
+    _float_value_error,
+    _index_dtype,
+    _label_dtype,
+)
+from ._index_build_threads import _run_parts, _sort_segments, default_workers
 from ._progress import ProgressCallback, report
-from .errors import InputChangedError
 
 if TYPE_CHECKING:
     from .index import LabelIndex
@@ -37,73 +47,6 @@ _LUT_KEYS = 1 << 17
 _INITIAL_LUT_KEYS = 1 << 12
 #: Stacks smaller than this are indexed by one thread (threads cost more than they save).
 _PARALLEL_MIN_VOXELS = 1 << 21
-
-
-def _index_dtype(size: int) -> np.dtype:
-    return np.dtype(np.uint32) if size < 2**32 else np.dtype(np.uint64)
-
-
-def _label_dtype(dtype: np.dtype) -> np.dtype:
-    """dtype of ``idx.labels`` for a stack of ``dtype`` (bool -> uint8, float -> int64)."""
-    if dtype == np.bool_:
-        return np.dtype(np.uint8)
-    if dtype.kind == "f":
-        return np.dtype(np.int64)
-    return dtype.newbyteorder("=")
-
-
-def _check_stack(labels: Any) -> np.ndarray:
-    if not isinstance(labels, np.ndarray):
-        raise TypeError(
-            f"labels must be a NumPy array, got {type(labels).__name__}; "
-            "use np.asarray(labels) for array-likes"
-        )
-    arr = np.asarray(labels)  # drops ndarray subclasses such as np.memmap (no copy)
-    if arr.ndim == 0:
-        raise ValueError("labels must have at least one axis, got a 0-d array")
-    kind = arr.dtype.kind
-    if kind not in "biuf":
-        raise TypeError(
-            f"labels must have an integer or bool dtype (or whole-number floats), "
-            f"got {arr.dtype}"
-        )
-    if arr.dtype == np.float16:
-        arr = arr.astype(np.float32)  # numba has no float16: one converted copy
-    elif not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))  # one converted copy
-    return arr
-
-
-def _background_key(dtype: np.dtype, background: Any) -> tuple[Any, int | None]:
-    """(background as the kernels compare it, or None; background as a Python int)."""
-    if background is None:
-        return None, None
-    try:
-        if isinstance(background, (bool, np.bool_)):
-            bg = int(background)
-        elif isinstance(background, (float, np.floating)):
-            if not float(background).is_integer():
-                raise TypeError
-            bg = int(background)
-        else:  # int, numpy integer
-            bg = operator.index(background)
-    except (TypeError, ValueError, OverflowError):
-        raise TypeError(f"background must be an integer or None, got {background!r}") from None
-    if dtype.kind == "f":
-        return np.float64(bg), bg
-    if dtype.kind == "b":
-        if bg not in (0, 1):
-            raise ValueError(f"background={bg} cannot occur in a bool stack (use 0 or 1)")
-        return np.uint8(bg), bg
-    info = np.iinfo(dtype)
-    if not info.min <= bg <= info.max:
-        raise ValueError(
-            f"background={bg} cannot occur in a {dtype} stack "
-            f"(values {info.min}..{info.max}); pass background=None to index every value"
-        )
-    unsigned = np.dtype(f"u{dtype.itemsize}")
-    native = np.array(bg, dtype=dtype.newbyteorder("="))
-    return native.view(unsigned)[()], bg
 
 
 class _Plan:
@@ -223,40 +166,6 @@ class _Part:
         if self.table is not None and 2 * (hashed + 1) > self.table.shape[0]:
             self.table, self.shift = _new_table(4 * (hashed + 1))
             rehash(self.keys, n, self.lut.shape[0], self.table, self.shift)
-
-
-def _run_parts(fn, parts: list[_Part], progress, base: int, total: int) -> None:
-    """Run ``fn(part, stop)`` for each part (threads if several; the kernels release the
-    GIL) while reporting progress from this thread only; re-raise the first error."""
-    for part in parts:
-        part.done = 0
-    stop = threading.Event()
-    if len(parts) == 1:
-        fn(parts[0], stop, lambda: report(progress, base + parts[0].done, total))
-        return
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        futures = [pool.submit(fn, part, stop, None) for part in parts]
-        pending = set(futures)
-        try:
-            while pending:
-                _, pending = wait(pending, timeout=0.05, return_when=FIRST_EXCEPTION)
-                if any(f.done() and f.exception() is not None for f in futures):
-                    stop.set()
-                report(progress, base + sum(p.done for p in parts), total)
-        finally:
-            if pending:  # an error (or KeyboardInterrupt) in this thread: stop the others
-                stop.set()
-        for f in futures:
-            f.result()
-
-
-def default_workers() -> int:
-    """Threads used by :meth:`LabelIndex.build` by default: the usable cores, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
 
 
 def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None,
@@ -405,49 +314,10 @@ def _build_numpy(labels: Any, background: Any, progress: ProgressCallback | None
     ))
 
 
-def _sort_segments(out, offsets, workers, progress, base, span, total) -> None:
-    """Sort each label's indices (in place), labels split over ``workers`` threads."""
-    from ._kernels.index import sort_segments
-
-    n = offsets.shape[0] - 1
-    steps = np.unique(np.searchsorted(offsets, np.linspace(0, offsets[-1], 33)[1:-1]))
-    bounds = [0, *[int(b) for b in steps if 0 < b < n], n]
-    chunks = list(itertools.pairwise(bounds))
-    done = 0
-    nvox = max(int(offsets[-1]), 1)
-
-    def run(chunk):
-        sort_segments(out, offsets, chunk[0], chunk[1])
-        return chunk
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i0, i1 in pool.map(run, chunks):
-            done += int(offsets[i1] - offsets[i0])
-            report(progress, base + span * done // nvox, total)
-
-
 def _new_table(capacity: int) -> tuple[np.ndarray, np.uint64]:
     """An empty hash table of at least ``capacity`` (power of two) ``(key, id + 1)`` rows."""
     bits = max(int(capacity - 1).bit_length(), 1)
     return np.zeros((1 << bits, 2), dtype=np.uint64), np.uint64(64 - bits)
-
-
-def _float_value_error(dtype: Any, value: float) -> str:
-    """Why a float stack's value cannot be a label: not whole, or beyond int64 labels."""
-    if value == value and abs(value) != float("inf") and float(value).is_integer():
-        return (f"labels is a {dtype} array with the value {value:g}, outside the range "
-                "that float stacks are indexed in (|value| < 9.2e18, as int64 labels); "
-                "convert it to an integer dtype first")
-    return (f"labels is a {dtype} array with a value that is not a whole number "
-            f"({value}); float stacks are accepted only if every value is integral")
-
-
-def _changed_error() -> InputChangedError:
-    return InputChangedError(
-        "the labels changed while the index was being built (a value or a voxel count "
-        "differs between the two passes over the stack); build it again once the stack "
-        "is no longer being edited, or from a copy"
-    )
 
 
 def _grow_lut(lut: np.ndarray, key: int) -> np.ndarray:
