@@ -172,18 +172,21 @@ def _coco(args: argparse.Namespace) -> int:
         _error(f"--images {args.images} is not a folder")
         return 2
     try:
-        # the inputs and every real folder a symlink under them leads to (export.coco
-        # lists the folders again itself)
-        trees = [t for p in sources for t in io.source_trees(p)]
+        # one walk of each input folder, for the output check (the inputs and every real
+        # folder a symlink under them leads to) and for export.coco's listings
+        scans = {p: io.FolderScan(p) for p in sources if p.is_dir()}
+        trees = [t for p in sources for t in io.source_trees(scans.get(p, p))]
         io.check_output_file(args.out, suffixes=(".json",), sources=trees, what="--out")
-    except ValueError as exc:
+    except (ValueError, NotADirectoryError) as exc:
         _error(str(exc))
         return 2
     t0 = time.perf_counter()
     try:
         with tqdm_progress("coco", unit="image", disable=args.quiet) as cb:
-            data = export.coco(args.masks, args.images, out=args.out,
-                               categories=args.classes, polygons=args.polygons, progress=cb)
+            data = export.coco(scans.get(args.masks, args.masks),
+                               scans.get(args.images, args.images), out=args.out,
+                               categories=scans.get(args.classes, args.classes),
+                               polygons=args.polygons, progress=cb)
     except (ValueError, TypeError, ImportError, FileNotFoundError, NotADirectoryError) as exc:
         _error(str(exc))
         return 2

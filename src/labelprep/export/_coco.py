@@ -11,11 +11,20 @@ from typing import Any
 import numpy as np
 
 from .._progress import ProgressCallback, report
-from ..io import atomic_open
+from ..io import FolderScan, atomic_open
 
 __all__ = ["coco"]
 
 PathLike = str | os.PathLike
+
+
+def _is_folder_arg(value: Any) -> bool:
+    """A path, or a folder already walked (:class:`~labelprep.io.FolderScan`)."""
+    return isinstance(value, (str, os.PathLike, FolderScan))
+
+
+def _root(folder: PathLike | FolderScan) -> Path:
+    return folder.root if isinstance(folder, FolderScan) else Path(folder)
 
 
 # ============================================================================ inputs
@@ -49,8 +58,8 @@ class _Source:
 
 
 def _arrays(value: Any, what: str) -> list[np.ndarray] | None:
-    """A 2D array, a 3D stack or a sequence of 2D arrays as a list; None if a path."""
-    if isinstance(value, (str, os.PathLike)):
+    """A 2D array, a 3D stack or a sequence of 2D arrays as a list; None if a path/scan."""
+    if _is_folder_arg(value):
         return None
     if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
         arr = np.asarray(value)
@@ -68,6 +77,8 @@ def _arrays(value: Any, what: str) -> list[np.ndarray] | None:
 def _masks_source(masks: Any, images: Any) -> _Source:
     arrays = _arrays(masks, "masks")
     if arrays is None:
+        if isinstance(masks, FolderScan):
+            return _folder_source(masks, images)
         root = Path(masks)
         if not root.exists():
             raise FileNotFoundError(f"masks: no such file or folder: {root}")
@@ -76,7 +87,7 @@ def _masks_source(masks: Any, images: Any) -> _Source:
         arrays = _arrays(_read_array(root), f"masks {root}")
     if images is None:
         names = [f"{k:06d}" for k in range(len(arrays))]
-    elif isinstance(images, (str, os.PathLike)):
+    elif _is_folder_arg(images):
         raise ValueError("images as a folder pairs with masks as a folder; for masks given "
                          "as arrays or a stack, pass images as a list of file names")
     else:
@@ -86,10 +97,13 @@ def _masks_source(masks: Any, images: Any) -> _Source:
     return _Source(list(zip(names, arrays)), None, "mask")
 
 
-def _folder_source(root: Path, images: Any) -> _Source:
+def _folder_source(masks: Path | FolderScan, images: Any) -> _Source:
+    """The masks of a folder (walked once: ``masks`` may be a scan of it), named by their
+    images' paths in the folder ``images`` (a path or a scan) if given."""
     from ..io import images_by_stem, list_images
 
-    files = list_images(root)
+    root = _root(masks)
+    files = list_images(masks)
     if not files:
         raise ValueError(f"masks: no mask images found in {root}")
     keys = [(f.relative_to(root).parent.as_posix(), f.stem) for f in files]
@@ -101,10 +115,10 @@ def _folder_source(root: Path, images: Any) -> _Source:
     if images is None:
         names = [f.relative_to(root).as_posix() for f in files]
     else:
-        img_root = Path(images)
-        if not img_root.is_dir():
+        img_root = _root(images)
+        if not isinstance(images, FolderScan) and not img_root.is_dir():
             raise NotADirectoryError(f"images: not a folder: {img_root}")
-        by_stem = images_by_stem(img_root, exclude=[root])
+        by_stem = images_by_stem(images, exclude=[root])
         names = []
         for f, key in zip(files, keys):
             found = by_stem.get(key, [])
@@ -123,16 +137,17 @@ def _class_source(categories: Any, masks: _Source, masks_arg: Any) -> _Source:
     """Class masks, paired with the masks by (folder, stem) or by position."""
     arrays = _arrays(categories, "categories")
     if arrays is None:
-        root = Path(categories)
-        if not root.exists():
+        scanned = isinstance(categories, FolderScan)
+        root = _root(categories)
+        if not scanned and not root.exists():
             raise FileNotFoundError(f"categories: no such file or folder: {root}")
-        if root.is_dir():
+        if scanned or root.is_dir():
             if masks.keys is None:
                 raise ValueError("categories as a folder of class masks pairs with masks "
                                  "as a folder; pass class masks as arrays or a stack")
             from ..io import images_by_stem
 
-            by_stem = images_by_stem(root, exclude=[Path(masks_arg)])
+            by_stem = images_by_stem(categories, exclude=[_root(masks_arg)])
             items = []
             for key, (name, _) in zip(masks.keys, masks.items):
                 found = by_stem.get(key, [])
@@ -233,18 +248,21 @@ def coco(
 
     Parameters
     ----------
-    masks : path, ndarray or list of ndarray
+    masks : path, FolderScan, ndarray or list of ndarray
         A folder of label images (searched recursively), a stack file (TIFF/.npy: one
         image per slice), a 2D array, a 3D array (one image per slice) or a list of 2D
-        arrays.
-    images : path or list of str, optional
+        arrays. Wherever a folder is accepted (``masks``, ``images``, ``categories``),
+        an :class:`~labelprep.io.FolderScan` of it may be given instead: the folder is
+        then not walked again (a caller that also checks its outputs against
+        ``io.source_trees`` walks each folder once).
+    images : path, FolderScan or list of str, optional
         With a folder of masks: the folder of their images, paired by relative folder
         and file stem (``masks/a/x.png`` with ``images/a/x.jpg``); ``file_name`` is the
         image's path relative to it (without: the mask's). With arrays: the file name
         of each image (default ``000000``, ``000001``, ...).
     out : path, optional
         Write the JSON there (atomically).
-    categories : None, dict, path, ndarray or list of ndarray
+    categories : None, dict, path, FolderScan, ndarray or list of ndarray
         None: one class, ``{"id": 1, "name": "object"}``. A dict ``label -> class
         name`` (every label of every image must be in it): class ids 1, 2, ... in
         sorted name order. Class masks (a folder paired with the masks by folder and
