@@ -6,6 +6,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._coords import advance, unravel_into
+
 
 @numba.njit(cache=True, nogil=True)
 def sort_segments(values, offsets, i0, i1):
@@ -45,22 +47,16 @@ def unravel(flat, shape, out):
     within an object) are unravelled by incrementing the previous row.
     """
     ndim = shape.shape[0]
-    n = flat.shape[0]
     last = shape[ndim - 1]
     prev = np.int64(-2)
-    for i in range(n):
+    for i in range(flat.shape[0]):
         f = np.int64(flat[i])
         if f == prev + 1 and out[i - 1, ndim - 1] + 1 < last:
             for ax in range(ndim - 1):
                 out[i, ax] = out[i - 1, ax]
             out[i, ndim - 1] = out[i - 1, ndim - 1] + 1
         else:
-            r = f
-            for ax in range(ndim - 1, -1, -1):
-                d = shape[ax]
-                q = r // d
-                out[i, ax] = r - q * d
-                r = q
+            unravel_into(f, shape, out[i])
         prev = f
 
 
@@ -93,12 +89,7 @@ def format_coords_csv(voxel_indices, starts, stops, pre_start, pre_stop, prefixe
             for q in range(p0, p1):
                 buf[pos] = prefixes[q]
                 pos += 1
-            r = np.int64(voxel_indices[j])
-            for ax in range(ndim - 1, -1, -1):
-                d = shape[ax]
-                q = r // d
-                coord[ax] = r - q * d
-                r = q
+            unravel_into(np.int64(voxel_indices[j]), shape, coord)
             for ax in range(ndim):
                 x = coord[ax]
                 nd = 0
@@ -132,15 +123,7 @@ def segment_stats(voxels, offsets, shape, bboxes, sums):
         prev = np.int64(-2)
         for k in range(offsets[i], offsets[i + 1]):
             f = np.int64(voxels[k])
-            if f == prev + 1 and c[ndim - 1] + 1 < last:
-                c[ndim - 1] += 1
-            else:
-                r = f
-                for a in range(ndim - 1, -1, -1):
-                    d = shape[a]
-                    q = r // d
-                    c[a] = r - q * d
-                    r = q
+            advance(f, prev, shape, last, c)
             prev = f
             for a in range(ndim):
                 bboxes[i, a, 0] = min(bboxes[i, a, 0], c[a])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._coords import unravel_into
+
 
 @numba.njit(cache=True, nogil=True)
 def to_global(local, offsets, chunk_shape, origin, gstrides, out, sums):
@@ -34,12 +36,7 @@ def to_global(local, offsets, chunk_shape, origin, gstrides, out, sums):
         j = s
         while j < e:
             f = np.int64(local[j])
-            r = f
-            for k in range(ndim - 1, -1, -1):
-                d = chunk_shape[k]
-                q = r // d
-                c[k] = r - q * d
-                r = q
+            unravel_into(f, chunk_shape, c)
             # the run of consecutive indices that starts here, within this row
             limit = min(e - j, last - c[ndim - 1])
             n = 1

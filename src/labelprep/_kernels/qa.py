@@ -16,6 +16,8 @@ import itertools
 import numba
 import numpy as np
 
+from ._coords import advance
+
 
 def backward_offsets(shape: tuple[int, ...], connectivity: int) -> tuple[np.ndarray, np.ndarray]:
     """Neighbour offsets that come earlier in raster order: their ``(K,)`` flat (C-order)
@@ -60,16 +62,7 @@ def _union_segment(v, shape, nbflat, forbidden, parent, ptr, c):
     prev = np.int64(-2)
     for k in range(m):
         f = np.int64(v[k])
-        run = f == prev + 1 and c[ndim - 1] + 1 < last  # v[k - 1] is the x - 1 neighbour
-        if run:
-            c[ndim - 1] += 1
-        else:
-            r = f
-            for a in range(ndim - 1, -1, -1):
-                d = shape[a]
-                q = r // d
-                c[a] = r - q * d
-                r = q
+        run = advance(f, prev, shape, last, c)  # v[k - 1] is the x - 1 neighbour
         prev = f
         edges = 0
         for a in range(ndim):
