@@ -318,13 +318,14 @@ def main(argv=None) -> int:
     parser.add_argument("--make-only", action="store_true", help="only make the folders")
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
     args = parser.parse_args(argv)
+    import imagecodecs
     import numba
     import PIL
     import tifffile
 
     mach = run_stamp(f"Python {platform.python_version()}, NumPy {np.__version__}, numba "
                      f"{numba.__version__}, Pillow {PIL.__version__}, tifffile "
-                     f"{tifffile.__version__}")
+                     f"{tifffile.__version__}, imagecodecs {imagecodecs.__version__}")
     folders = make_folders(args.slices, args.tiff_compression)
     if args.make_only:
         return 0
