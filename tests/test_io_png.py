@@ -96,7 +96,12 @@ def test_pillow_reads_what_libpng_would_decode_differently(tmp_path, rng, decode
     save(tmp_path / "exif.png", rgb, exif=exif.tobytes())
     save(tmp_path / "trns.png", rgb, transparency=(1, 2, 3))
     (tmp_path / "actl.png").write_bytes(with_chunk(plain, b"acTL", bytes(8)))
-    for name in ("exif", "trns", "actl"):
+    # EXIF or XMP in text chunks (ImageMagick writes them): Pillow reads orientation there
+    raw_exif = b"Raw profile type exif\0\0" + zlib.compress(b"x")
+    (tmp_path / "rawexif.png").write_bytes(with_chunk(plain, b"zTXt", raw_exif))
+    (tmp_path / "xmp.png").write_bytes(with_chunk(plain, b"iTXt",
+                                                  b"XML:com.adobe.xmp\0\0\0\0\0<x/>"))
+    for name in ("exif", "trns", "actl", "rawexif", "xmp"):
         assert _png.decode_png_into(tmp_path / f"{name}.png", np.empty_like(rgb)) is None
     # a shape, dtype or layout unlike out, a non-contiguous out, an interlaced file
     p = tmp_path / "rgb.png"

@@ -11,8 +11,8 @@ The values are those of ``np.asarray(Image.open(path))`` (16-bit in native byte
 order); the checks are as strict: libpng checks the CRC of every critical chunk and
 the zlib stream, :func:`png_layout` the CRC of every other chunk (libpng would only
 warn). Anything else (palette, grey + alpha, 1-bit, 16-bit RGB, transparency, EXIF
-orientation, a size or dtype unlike ``out``) returns None: the caller reads it with
-Pillow as before.
+or XMP metadata that may hold an orientation, a size or dtype unlike ``out``) returns
+None: the caller reads it with Pillow as before.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ _LAYOUTS = {(0, 8): (0, np.uint8), (0, 16): (0, np.uint16),
             (2, 8): (3, np.uint8), (6, 8): (4, np.uint8)}
 # chunks after which libpng's pixels would differ from Pillow's (or need EXIF rotation)
 _PILLOW_ONLY = {b"tRNS", b"eXIf", b"acTL"}
+# text chunks whose keyword Pillow reads an EXIF orientation from
+_TEXT = {b"tEXt", b"zTXt", b"iTXt"}
+_ORIENTATION_KEYWORDS = (b"Raw profile type exif\0", b"XML:com.adobe.xmp\0")
 _CHUNK = struct.Struct(">I4s")
 
 
@@ -61,7 +64,8 @@ def png_layout(data: bytes) -> tuple[tuple[int, ...], np.dtype] | None:
         stop = pos + 12 + length
         if stop > end:
             return None
-        if kind in _PILLOW_ONLY:
+        if kind in _PILLOW_ONLY or (kind in _TEXT and data.startswith(
+                _ORIENTATION_KEYWORDS, pos + 8)):
             return None
         if kind != b"IDAT":
             (crc,) = struct.unpack_from(">I", data, stop - 4)
