@@ -29,3 +29,19 @@ def photo():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def walked(monkeypatch):
+    """The roots of every folder walk of ``labelprep.io`` (``_files._walk``), in order."""
+    from labelprep.io import _files
+
+    roots = []
+    real_walk = _files._walk
+
+    def counting_walk(root):
+        roots.append(root)
+        return real_walk(root)
+
+    monkeypatch.setattr(_files, "_walk", counting_walk)
+    return roots

@@ -210,11 +210,10 @@ def test_read_coco_refuses_the_folder_holding_the_json(stack, tmp_path, capsys):
     assert not (tmp_path / "labels").exists()
 
 
-def test_coco_walks_each_input_folder_once(dataset, tmp_path, monkeypatch):
+def test_coco_walks_each_input_folder_once(dataset, tmp_path, walked):
     """The output check and export.coco's listings share one walk of each folder (its
     symlinked sub-folders followed), and give the same file as export.coco on paths."""
     from labelprep import export
-    from labelprep.io import _files
 
     images, masks, classes, _ = dataset
     linked = {}
@@ -224,25 +223,15 @@ def test_coco_walks_each_input_folder_once(dataset, tmp_path, monkeypatch):
         (d / "b").rename(linked[d])
         (d / "b").symlink_to(linked[d])
     out = tmp_path / "ann.json"
-    walked = []
-    real_walk = _files._walk
-
-    def counting_walk(root):
-        walked.append(root)
-        return real_walk(root)
-
-    monkeypatch.setattr(_files, "_walk", counting_walk)
     assert main(["coco", str(masks), "--images", str(images), "--out", str(out),
                  "--classes", str(classes), "-q"]) == 0
     assert sorted(walked) == sorted([masks, images, classes])
-    monkeypatch.setattr(_files, "_walk", real_walk)
     with open(out) as f:
         written = json.load(f)
     assert written == export.coco(masks, images, categories=classes)
     assert [i["file_name"] for i in written["images"]] == ["b/p1.jpg", "p0.jpg"]
     # the output check still covers the folders the symlinks lead to
     walked.clear()
-    monkeypatch.setattr(_files, "_walk", counting_walk)
     inside = linked[masks] / "ann.json"
     assert main(["coco", str(masks), "--images", str(images), "--out", str(inside),
                  "-q"]) == 2

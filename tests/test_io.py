@@ -431,10 +431,9 @@ def test_folder_scan_gives_what_the_two_walks_gave(tmp_path):
         io.list_images(src / "nothing")
 
 
-def test_presize_and_rle_walk_each_input_folder_once(tmp_path, monkeypatch):
+def test_presize_and_rle_walk_each_input_folder_once(tmp_path, walked):
     from labelprep import presize
     from labelprep.cli import main
-    from labelprep.io import _files
 
     src, masks = tmp_path / "src", tmp_path / "masks"
     for folder in (src / "sub", masks / "sub"):
@@ -442,14 +441,6 @@ def test_presize_and_rle_walk_each_input_folder_once(tmp_path, monkeypatch):
     Image.fromarray(np.full((8, 8), 9, np.uint8)).save(src / "sub" / "a.png")
     Image.fromarray(np.eye(8, dtype=np.uint8)).save(masks / "sub" / "a.png")
     (src / "link").symlink_to(masks / "sub")
-    walked = []
-    real_walk = _files._walk
-
-    def counting_walk(root):
-        walked.append(root)
-        return real_walk(root)
-
-    monkeypatch.setattr(_files, "_walk", counting_walk)
     rep = presize.folder(src, tmp_path / "dst", 4, masks=masks, masks_out=tmp_path / "mo",
                          workers=1)
     assert rep.written == 2 and not rep.failed
