@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError
+from ._read import _reason
 
 __all__ = ["decode_png_into", "png_layout"]
 
@@ -111,5 +112,5 @@ def decode_png_into(path: Path, out: np.ndarray) -> np.ndarray | None:
     except (OSError, ValueError, imagecodecs.PngError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ImageReadError(path, f"not a readable image: {exc}") from exc
+        raise ImageReadError(path, f"not a readable image: {_reason(exc)}") from exc
     return out
