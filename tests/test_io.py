@@ -471,3 +471,19 @@ def test_read_json_a_file_that_cannot_be_opened_is_one_error_naming_it(tmp_path,
         io.read_json(path)
     monkeypatch.setattr(_json, "open", builtins.open, raising=False)
     assert io.read_json(path) == {}
+
+
+def test_read_small_file_reads_all_or_nothing(tmp_path, monkeypatch):
+    from labelprep.io import _read
+
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"x" * 100)
+    assert _read.read_small_file(p, 100) == b"x" * 100
+    assert _read.read_small_file(p, 99) is None
+    # a file that grows past the limit between fstat and read is refused too
+    real = _read.os.fstat
+    monkeypatch.setattr(_read.os, "fstat", lambda fd: type("S", (), {"st_size": 1})())
+    assert _read.read_small_file(p, 50) is None
+    monkeypatch.setattr(_read.os, "fstat", real)
+    with pytest.raises(FileNotFoundError):
+        _read.read_small_file(tmp_path / "missing.bin", 10)

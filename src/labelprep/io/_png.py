@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError
-from ._read import _reason
+from ._read import _reason, read_small_file
 
 __all__ = ["decode_png_into", "png_layout"]
 
@@ -99,12 +99,11 @@ def decode_png_into(path: Path, out: np.ndarray) -> np.ndarray | None:
     except ImportError:  # pragma: no cover - a dependency; Pillow reads it then
         return None
     try:
-        with open(path, "rb") as f:
-            # a plain slice is at most a little bigger than its pixels; a bigger file
-            # (huge metadata) is left to Pillow, which streams it
-            data = f.read(2 * out.nbytes + (1 << 20) + 1)
-            if len(data) > 2 * out.nbytes + (1 << 20):
-                return None
+        # a plain slice is at most a little bigger than its pixels; a bigger file
+        # (huge metadata) is left to Pillow, which streams it
+        data = read_small_file(path, 2 * out.nbytes + (1 << 20))
+        if data is None:
+            return None
         layout = png_layout(data)
         if layout is None or layout != (out.shape, out.dtype):
             return None

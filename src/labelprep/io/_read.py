@@ -33,6 +33,23 @@ def _reason(exc: BaseException) -> str:
     return f"{text} ({type(exc).__name__})" if type(exc).__name__ not in text else text
 
 
+def read_small_file(path: PathLike, limit: int) -> bytes | None:
+    """The bytes of ``path``, or None if it holds more than ``limit`` bytes (then its
+    reader should stream it). Reads exactly what the file holds: ``f.read(limit + 1)``
+    would allocate the whole limit each time, which costs more than reading a small
+    compressed slice.
+
+    >>> import tempfile, pathlib; p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> _ = p.write_bytes(b"abc"); read_small_file(p, 3), read_small_file(p, 2)
+    (b'abc', None)
+    """
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size > limit:
+            return None
+        data = f.read()  # sized from fstat; a file grown since is caught below
+    return data if len(data) <= limit else None
+
+
 @contextlib.contextmanager
 def open_pil(path: PathLike) -> Iterator:
     """Open an image with Pillow; any failure (also inside the block) is an

@@ -5,9 +5,10 @@ the GIL while decoding) straight into one preallocated array: the first slice is
 Pillow with every check of :func:`~labelprep.io.read_image`; the others, when plain
 grey/RGB/RGBA PNGs like it, by libpng into the stack's own memory
 (:mod:`labelprep.io._png`: one read of each file, CRCs checked), else by Pillow into it
-(:func:`~labelprep.io.decode_into`: modes L, P, I;16), TIFF slices by tifffile
-(``asarray(out=...)``); PNG CRCs, truncation and every decode error are checked as
-:func:`~labelprep.io.read_image` checks them.
+(:func:`~labelprep.io.decode_into`: modes L, P, I;16); TIFF slices, when plain strip
+TIFFs, by libdeflate into it (:mod:`labelprep.io._tiff`: one read, no per-tag Python),
+else by tifffile (``asarray(out=...)``); PNG CRCs, truncation and every decode error are
+checked as :func:`~labelprep.io.read_image` checks them.
 
 Colour-coded labels (RGB/RGBA slices, an RGB TIFF, a ``(z, y, x, 3|4)`` uint8 ``.npy``)
 become uint32 ids (:mod:`labelprep.io._colour`): each worker packs its decoded slice
@@ -43,6 +44,7 @@ from ._read import (
     open_pil,
     pil_orientation,
 )
+from ._tiff import decode_tiff_into
 
 PathLike = str | os.PathLike
 
@@ -106,6 +108,8 @@ class _Into:
 def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
     import tifffile
 
+    if into is not None and decode_tiff_into(p, into) is not None:
+        return into  # a plain strip TIFF (JPEG is not among them): one read, libdeflate
     try:
         with tifffile.TiffFile(p) as tif:
             page = tif.pages.first
