@@ -251,11 +251,13 @@ def test_layouts_decoded_otherwise_are_left_to_tifffile(tmp_path, rng):
         "short_strip": patched(write(tmp_path / "short_strip.tif", arr, rowsperstrip=23),
                                279, 4, 23 * 31 - 31),
         # 4 strips of 6, 6, 6, 5 rows said to be of 5 rows: rows 20-22 in no strip
+        "ycbcr": patched(write(tmp_path / "ycbcr.tif", values(rng, "u1", (24, 32, 3)),
+                               photometric="rgb"), 262, 3, 6),
         "few_strips": patched(write(tmp_path / "few_strips.tif", arr, rowsperstrip=6),
                               278, 4, 5),
     }
     for name, p in cases.items():
-        like = floats if name == "float_delta" else arr
+        like = {"float_delta": floats, "ycbcr": np.empty((24, 32, 3), "u1")}.get(name, arr)
         assert fast(p, like) is None, name
         try:
             expected = tifffile.imread(p)

@@ -41,6 +41,9 @@ _UNCOMPRESSED, _DEFLATE = 1, (8, 32946)
 _DTYPES = {(1, 8): "u1", (1, 16): "u2", (1, 32): "u4", (1, 64): "u8",
            (2, 8): "i1", (2, 16): "i2", (2, 32): "i4", (2, 64): "i8",
            (3, 16): "f2", (3, 32): "f4", (3, 64): "f8"}
+# grey (white or black is zero), RGB, palette (page.asarray() returns the indices); not
+# YCbCr, whose chroma is subsampled unless a tag says otherwise, CMYK, Lab, ...
+_PHOTOMETRIC = {0, 1, 2, 3}
 # tags the fast path reads
 _LAYOUT = {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 339}
 # tags that do not change what page.asarray() returns (metadata); any other tag, e.g.
@@ -118,7 +121,8 @@ def _layout(data: bytes, entries) -> tuple | None:
     width, length = fields["width"], fields["length"]
     if (len(set(bits)) != 1 or len(bits) not in (1, spp) or len(set(formats)) != 1
             or len(formats) not in (1, spp) or fields["fillorder"] != 1
-            or (spp > 1 and fields["planar"] != 1) or width == 0 or length == 0):
+            or (spp > 1 and fields["planar"] != 1) or width == 0 or length == 0
+            or fields["photometric"] not in _PHOTOMETRIC):
         return None
     dtype = _DTYPES.get((formats[0], bits[0]))
     compression, predictor = fields["compression"], fields["predictor"]
