@@ -6,7 +6,7 @@ Pillow with every check of :func:`~labelprep.io.read_image`; the others, when pl
 grey/RGB/RGBA PNGs like it, by libpng into the stack's own memory
 (:mod:`labelprep.io._png`: one read of each file, CRCs checked), else by Pillow into it
 (:func:`~labelprep.io.decode_into`: modes L, P, I;16); TIFF slices, when plain strip
-TIFFs, by libdeflate into it (:mod:`labelprep.io._tiff`: one read, no per-tag Python),
+TIFFs, by libdeflate into it (:mod:`labelprep.io._tiff`: one read, the IFD walked once),
 else by tifffile (``asarray(out=...)``); PNG CRCs, truncation and every decode error are
 checked as :func:`~labelprep.io.read_image` checks them.
 
