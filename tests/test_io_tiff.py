@@ -289,3 +289,56 @@ def test_no_bit_flip_in_a_strip_gives_silently_wrong_pixels(tmp_path, rng):
         else:
             np.testing.assert_array_equal(got, arr)
     assert left > 50
+
+
+def hand_tiff(path, tags, pixels: bytes):
+    """A little-endian TIFF written by hand: ``pixels`` at offset 8, then one IFD of
+    ``tags`` ((code, type, values); type 2 values are bytes), values out of line after it."""
+    codes = {3: "H", 4: "I"}
+    head = bytearray(b"II*\0" + struct.pack("<I", 8 + len(pixels)) + pixels)
+    ifd = len(head)
+    extra_at = ifd + 2 + 12 * len(tags) + 4
+    entries, extra = b"", b""
+    for code, kind, vals in tags:
+        raw = vals if kind == 2 else struct.pack(f"<{len(vals)}{codes[kind]}", *vals)
+        if len(raw) <= 4:
+            field = raw.ljust(4, b"\0")
+        else:
+            field, extra = struct.pack("<I", extra_at + len(extra)), extra + raw
+        entries += struct.pack("<HHI", code, kind, len(vals)) + field
+    path.write_bytes(bytes(head) + struct.pack("<H", len(tags)) + entries + bytes(4) + extra)
+    return path
+
+
+def grey_tags(width, length, bits, offsets, counts, rows, extra=None):
+    tags = {256: (3, [width]), 257: (3, [length]), 258: (3, [bits]), 259: (3, [1]),
+            262: (3, [1]), 273: (4, offsets), 277: (3, [1]), 278: (3, [rows]),
+            279: (4, counts), **(extra or {})}
+    return [(code, kind, vals) for code, (kind, vals) in sorted(tags.items())]
+
+
+def test_hand_made_layouts_tifffile_reads_its_own_way(tmp_path):
+    """Found by review: each returned pixels unlike tifffile's before these checks."""
+    pixels = bytes(range(1, 9))
+    # a strip at offset 0 is a missing strip to tifffile (zeros), not the file's header
+    missing = hand_tiff(tmp_path / "missing.tif", grey_tags(4, 2, 8, [8, 0], [4, 4], 1),
+                        pixels)
+    assert tifffile.imread(missing).tolist() == [[1, 2, 3, 4], [0, 0, 0, 0]]
+    assert fast(missing, np.empty((2, 4), np.uint8)) is None
+    # 32-bit without SampleFormat from IndicaLabsImageWriter: float32 to tifffile
+    floats = (np.arange(6, dtype=np.float32) + 0.5).tobytes()
+    indica = hand_tiff(tmp_path / "indica.tif", grey_tags(
+        3, 2, 32, [8], [24], 2, {305: (2, b"IndicaLabsImageWriter\0")}), floats)
+    assert tifffile.imread(indica).dtype == np.float32
+    assert fast(indica, np.empty((2, 3), np.uint32)) is None
+    # photometric RGB with one sample: page.asarray() gives (2, 4, 1)
+    rgb1 = hand_tiff(tmp_path / "rgb1.tif", grey_tags(4, 2, 8, [8], [8], 2, {262: (3, [2])}),
+                     pixels)
+    assert fast(rgb1, np.empty((2, 4), np.uint8)) is None
+    # the same bytes as a plain grey TIFF do take the fast path
+    plain = hand_tiff(tmp_path / "plain.tif", grey_tags(4, 2, 8, [8], [8], 2), pixels)
+    assert fast(plain, np.empty((2, 4), np.uint8)).tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    # tifffile parses .ndpi (and other suffixes) its own way: only .tif/.tiff are decoded
+    ndpi = tmp_path / "plain.ndpi"
+    ndpi.write_bytes(plain.read_bytes())
+    assert fast(ndpi, np.empty((2, 4), np.uint8)) is None

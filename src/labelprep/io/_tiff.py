@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import TIFF_SUFFIXES
 from ._read import read_small_file
 
 __all__ = ["decode_tiff_into"]
@@ -79,6 +80,17 @@ def _values(data: bytes, entry: tuple[int, int, bytes]) -> list[int] | None:
     return list(struct.unpack_from(f"{_ORDER}{count}{code}", data, offset))
 
 
+def _software(data: bytes, entries) -> bytes:
+    """The Software tag's bytes (b"" if absent or unreadable)."""
+    kind, count, raw = entries.get(305, (2, 0, b""))
+    if kind != 2:
+        return b""
+    if count <= 4:
+        return raw[:count]
+    (offset,) = _OFFSET.unpack(raw)
+    return data[offset:offset + count]
+
+
 def _ifd(data: bytes) -> dict[int, tuple[int, int, bytes]] | None:
     """The entries of the only IFD of a classic native-order TIFF, else None."""
     if len(data) < 8 or not data.startswith(_NATIVE):
@@ -122,8 +134,12 @@ def _layout(data: bytes, entries) -> tuple | None:
     if (len(set(bits)) != 1 or len(bits) not in (1, spp) or len(set(formats)) != 1
             or len(formats) not in (1, spp) or fields["fillorder"] != 1
             or (spp > 1 and fields["planar"] != 1) or width == 0 or length == 0
-            or fields["photometric"] not in _PHOTOMETRIC):
+            or fields["photometric"] not in _PHOTOMETRIC
+            or (fields["photometric"] == 2 and spp < 3)):  # page.shape (l, w, 1) then
         return None
+    if 339 not in entries and bits[0] == 32 and _software(data, entries).startswith(
+            b"IndicaLabsImageWriter"):
+        return None  # tifffile reads its 32-bit data as float
     dtype = _DTYPES.get((formats[0], bits[0]))
     compression, predictor = fields["compression"], fields["predictor"]
     if (dtype is None or compression not in (_UNCOMPRESSED, *_DEFLATE)
@@ -148,8 +164,9 @@ def decode_tiff_into(path: Path, out: np.ndarray) -> np.ndarray | None:
     >>> decode_tiff_into(p, np.empty((1, 2), np.uint32)).tolist()
     [[0, 7]]
     """
-    if not out.flags.c_contiguous or not out.dtype.isnative:
-        return None
+    if (not out.flags.c_contiguous or not out.dtype.isnative
+            or Path(path).suffix.lower() not in TIFF_SUFFIXES):
+        return None  # tifffile parses some formats (.ndpi, ...) by their suffix
     try:
         import imagecodecs
 
@@ -169,8 +186,8 @@ def decode_tiff_into(path: Path, out: np.ndarray) -> np.ndarray | None:
         for i, (offset, count) in enumerate(zip(offsets, counts)):
             start = i * rows * row_bytes
             size = min(rows * row_bytes, out.nbytes - start)
-            if offset + count > len(data):
-                return None
+            if offset == 0 or count == 0 or offset + count > len(data):
+                return None  # tifffile fills a strip at offset 0 (missing) with zeros
             if compression == _UNCOMPRESSED:
                 if count < size:
                     return None
