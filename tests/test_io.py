@@ -473,17 +473,18 @@ def test_read_json_a_file_that_cannot_be_opened_is_one_error_naming_it(tmp_path,
     assert io.read_json(path) == {}
 
 
-def test_read_small_file_reads_all_or_nothing(tmp_path, monkeypatch):
+def test_read_slice_bytes_reads_all_or_nothing(tmp_path, monkeypatch):
     from labelprep.io import _read
 
     p = tmp_path / "a.bin"
-    p.write_bytes(b"x" * 100)
-    assert _read.read_small_file(p, 100) == b"x" * 100
-    assert _read.read_small_file(p, 99) is None
+    limit = 2 * 50 + (1 << 20)  # for 50 bytes of pixels
+    p.write_bytes(b"x" * limit)
+    assert _read.read_slice_bytes(p, 50) == b"x" * limit
+    assert _read.read_slice_bytes(p, 49) is None
     # a file that grows past the limit between fstat and read is refused too
     real = _read.os.fstat
     monkeypatch.setattr(_read.os, "fstat", lambda fd: type("S", (), {"st_size": 1})())
-    assert _read.read_small_file(p, 50) is None
+    assert _read.read_slice_bytes(p, 25) is None
     monkeypatch.setattr(_read.os, "fstat", real)
     with pytest.raises(FileNotFoundError):
-        _read.read_small_file(tmp_path / "missing.bin", 10)
+        _read.read_slice_bytes(tmp_path / "missing.bin", 10)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageReadError
-from ._read import _reason, read_small_file
+from ._read import _reason, read_slice_bytes
 
 __all__ = ["decode_png_into", "png_layout"]
 
@@ -99,9 +99,7 @@ def decode_png_into(path: Path, out: np.ndarray) -> np.ndarray | None:
     except ImportError:  # pragma: no cover - a dependency; Pillow reads it then
         return None
     try:
-        # a plain slice is at most a little bigger than its pixels; a bigger file
-        # (huge metadata) is left to Pillow, which streams it
-        data = read_small_file(path, 2 * out.nbytes + (1 << 20))
+        data = read_slice_bytes(path, out.nbytes)  # None: a big file, Pillow streams it
         if data is None:
             return None
         layout = png_layout(data)

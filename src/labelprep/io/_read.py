@@ -33,16 +33,18 @@ def _reason(exc: BaseException) -> str:
     return f"{text} ({type(exc).__name__})" if type(exc).__name__ not in text else text
 
 
-def read_small_file(path: PathLike, limit: int) -> bytes | None:
-    """The bytes of ``path``, or None if it holds more than ``limit`` bytes (then its
-    reader should stream it). Reads exactly what the file holds: ``f.read(limit + 1)``
-    would allocate the whole limit each time, which costs more than reading a small
-    compressed slice.
+def read_slice_bytes(path: PathLike, pixel_bytes: int) -> bytes | None:
+    """The bytes of a slice file whose pixels take ``pixel_bytes``, for a fast path to
+    decode; None if the file holds more than a plain slice could (2x its pixels + 1 MiB:
+    huge metadata, other pages), which its reader (Pillow, tifffile) should stream.
+    Reads exactly what the file holds: ``f.read(limit + 1)`` would allocate the whole
+    limit each time, which costs more than reading a small compressed slice.
 
     >>> import tempfile, pathlib; p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
-    >>> _ = p.write_bytes(b"abc"); read_small_file(p, 3), read_small_file(p, 2)
-    (b'abc', None)
+    >>> _ = p.write_bytes(b"abc"); read_slice_bytes(p, 3)
+    b'abc'
     """
+    limit = 2 * pixel_bytes + (1 << 20)
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size > limit:
             return None

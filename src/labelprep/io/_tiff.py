@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import TIFF_SUFFIXES
-from ._read import read_small_file
+from ._read import read_slice_bytes
 
 __all__ = ["decode_tiff_into"]
 
@@ -65,30 +65,29 @@ _HARMLESS = {
 }
 
 
+def _value_bytes(data: bytes, raw: bytes, size: int) -> bytes | None:
+    """The ``size`` bytes of an IFD entry's value: inline in ``raw`` or at the offset
+    ``raw`` holds; None if that is outside the file."""
+    if size <= 4:
+        return raw[:size]
+    (offset,) = _OFFSET.unpack(raw)
+    return data[offset:offset + size] if offset + size <= len(data) else None
+
+
 def _values(data: bytes, entry: tuple[int, int, bytes]) -> list[int] | None:
-    """The SHORT or LONG values of an IFD entry (inline or out of line), else None."""
+    """The SHORT or LONG values of an IFD entry, else None."""
     kind, count, raw = entry
     if kind not in (_SHORT, _LONG) or count == 0:
         return None
     code = "H" if kind == _SHORT else "I"
-    size = count * (2 if kind == _SHORT else 4)
-    if size <= 4:
-        return list(struct.unpack_from(f"{_ORDER}{count}{code}", raw))
-    (offset,) = _OFFSET.unpack(raw)
-    if offset + size > len(data):
-        return None
-    return list(struct.unpack_from(f"{_ORDER}{count}{code}", data, offset))
+    value = _value_bytes(data, raw, count * (2 if kind == _SHORT else 4))
+    return None if value is None else list(struct.unpack(f"{_ORDER}{count}{code}", value))
 
 
 def _software(data: bytes, entries) -> bytes:
     """The Software tag's bytes (b"" if absent or unreadable)."""
     kind, count, raw = entries.get(305, (2, 0, b""))
-    if kind != 2:
-        return b""
-    if count <= 4:
-        return raw[:count]
-    (offset,) = _OFFSET.unpack(raw)
-    return data[offset:offset + count]
+    return (_value_bytes(data, raw, count) or b"") if kind == 2 else b""
 
 
 def _ifd(data: bytes) -> dict[int, tuple[int, int, bytes]] | None:
@@ -170,9 +169,7 @@ def decode_tiff_into(path: Path, out: np.ndarray) -> np.ndarray | None:
     try:
         import imagecodecs
 
-        # a plain slice is at most a little bigger than its pixels; a bigger file
-        # (huge metadata, other pages) is left to tifffile
-        data = read_small_file(path, 2 * out.nbytes + (1 << 20))
+        data = read_slice_bytes(path, out.nbytes)  # None: a big file, tifffile streams it
         if data is None:
             return None
         entries = _ifd(data)
