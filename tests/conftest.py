@@ -45,3 +45,17 @@ def walked(monkeypatch):
 
     monkeypatch.setattr(_files, "_walk", counting_walk)
     return roots
+
+
+@pytest.fixture(params=["native", "strip by strip"])
+def inflater(request, monkeypatch):
+    """Run a test with the TIFF strips inflated by libdeflate through ctypes, all of a
+    file's strips in one call (``io._inflate``), then by imagecodecs strip by strip."""
+    from labelprep.io import _inflate
+
+    if request.param == "native":
+        if _inflate.native_inflater() is None:  # pragma: no cover - Linux wheels ship it
+            pytest.skip("no libdeflate found")
+    else:
+        monkeypatch.setattr(_inflate, "_loaded", [None])
+    return request.param

@@ -13,6 +13,9 @@ from labelprep import io
 from labelprep.io import _tiff
 from labelprep.io._stack import read_slice
 
+# every test with both ways of inflating the strips (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("inflater")
+
 
 @pytest.fixture
 def opened(monkeypatch):

@@ -4,17 +4,18 @@ The slices of a folder after the first have the first one's shape and dtype. For
 that are plain one-page strip TIFFs (classic TIFF in native byte order; uncompressed or
 deflate, predictor none or horizontal for integers; one sample, or interleaved samples;
 no tiles, sub-IFDs or tags beyond the :data:`_HARMLESS` metadata), :func:`decode_tiff_into`
-reads the file once, walks its one IFD with :mod:`struct` and inflates each strip with
-libdeflate (``imagecodecs.deflate_decode``, the codec tifffile itself uses, which checks
-each stream's Adler-32) into the stack's own memory. tifffile's ``TiffFile`` parses
-every tag in Python under the GIL, which is most of the time a small slice takes and
-keeps a second core idle: ``docs/benchmarks/read_stack.md`` has the figures.
+reads the file once, walks its one IFD with :mod:`struct` and inflates its strips with
+libdeflate (the codec tifffile itself uses, which checks each stream's Adler-32) into
+the stack's own memory, all strips in one call without the GIL (:mod:`._inflate`).
+tifffile's ``TiffFile`` parses every tag in Python under the GIL, which is most of the
+time a small slice takes and keeps a second core idle: ``docs/benchmarks/read_stack.md``
+has the figures.
 
 The values are those of tifffile's ``page.asarray()``. The fast path has no error of its
 own: a file it does not decode cleanly, end to end (an unlisted tag, a strip outside the
 file, a stream that is corrupt or not exactly its strip's size), returns None, and the
 caller reads it with tifffile, which decides what it is and reports any error. libtiff
-(``imagecodecs.tiff_decode``) would be faster still but does not check the deflate
+(``imagecodecs.tiff_decode``) decodes about as fast but does not check the deflate
 streams: it returns wrong pixels for a corrupt strip.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import TIFF_SUFFIXES
+from ._inflate import inflate_strips
 from ._read import read_slice_bytes
 
 __all__ = ["decode_tiff_into"]
@@ -177,23 +179,20 @@ def decode_tiff_into(path: Path, out: np.ndarray) -> np.ndarray | None:
         if not layout or layout[:2] != (out.shape, out.dtype):
             return None
         shape, _, compression, predictor, rows, offsets, counts = layout
-        row_bytes = out.nbytes // shape[0]
+        strip_bytes = rows * (out.nbytes // shape[0])
         flat = out.reshape(-1).view(np.uint8)
-        view = memoryview(data)
         for i, (offset, count) in enumerate(zip(offsets, counts)):
-            start = i * rows * row_bytes
-            size = min(rows * row_bytes, out.nbytes - start)
+            start = i * strip_bytes
+            size = min(strip_bytes, out.nbytes - start)
             if offset == 0 or count == 0 or offset + count > len(data):
                 return None  # tifffile fills a strip at offset 0 (missing) with zeros
             if compression == _UNCOMPRESSED:
                 if count < size:
                     return None
                 flat[start:start + size] = np.frombuffer(data, np.uint8, size, offset)
-            else:
-                strip = flat[start:start + size]
-                decoded = imagecodecs.deflate_decode(view[offset:offset + count], out=strip)
-                if len(decoded) != size:
-                    return None
+        if compression != _UNCOMPRESSED and not inflate_strips(data, offsets, counts, flat,
+                                                                 strip_bytes):
+            return None
         if predictor == 2:
             imagecodecs.delta_decode(out, axis=-1 if out.ndim == 2 else -2, out=out)
     except Exception:  # noqa: BLE001 - anything unclean: tifffile reads and reports it
