@@ -91,6 +91,33 @@ def test_background_colour_option(rng):
         io.colours_to_labels(rgb, background=(0, 0, 300))
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_planes_packed_after_finish_keep_the_ids(rng, channels):
+    """The lazy reader packs and remaps planes after finish(): the same colours get
+    the same ids, and a colour not seen before finish() is refused, never given one
+    (for RGB the presence marks became the id table)."""
+    rgb = colour_stack(rng, shape=(2, 40, 50), channels=channels)
+    coder = io.ColourCoder(channels)
+    planes = np.empty(rgb.shape[:-1], np.uint32)
+    coder.pack(rgb[0], planes[0])
+    coder.finish()
+    assert coder.finish() == len(coder.colours) - 1  # a second call changes nothing
+    for _ in range(2):
+        coder.pack(rgb[0], planes[1])
+        coder.remap(planes[1])
+    coder.remap(planes[0])
+    np.testing.assert_array_equal(planes[0], planes[1])
+    np.testing.assert_array_equal(coder.colours[planes[0]], rgb[0])
+    new = rgb[0].copy()
+    new[3, 4] = (7, 8, 9) + ((255,) if channels == 4 else ())
+    assert not (rgb[0] == new[3, 4]).all(axis=-1).any()
+    out = np.empty(new.shape[:-1], np.uint32)
+    for _ in range(2):  # packing it did not make it known
+        coder.pack(new, out)
+        with pytest.raises(ValueError, match="1 pixels have colours that were not there"):
+            coder.remap(out)
+
+
 def test_colour_folder_ids_consistent_across_slices(tmp_path, rng):
     rgb = colour_stack(rng)
     folder = save_folder(tmp_path / "rgb", rgb)

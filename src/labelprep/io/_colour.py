@@ -13,8 +13,8 @@ integer ids that are the same for the same colour everywhere in the stack:
 
 How: each plane is packed into uint32 (in place in the output, one numba pass that also
 notes which colours occur), then packed values are replaced by their rank. For RGB a
-2^24-entry presence table and its running count give the ranks in O(N) (16 MB + 64 MB
-of tables, whatever the image size); for RGBA the distinct values of each plane
+2^24-entry presence table becomes, in place, the table of ranks (one 64 MB table,
+whatever the image size); for RGBA the distinct values of each plane
 (taken at the runs' starts, then ``np.unique``) are merged and looked up by binary
 search, once per run of equal voxels. No Python loop per colour, no int64 copy.
 
@@ -41,7 +41,7 @@ _UNKNOWN = np.uint32(0xFFFFFFFF)  # table entry of a colour that has no id
 
 # ----------------------------------------------------------------------------- kernels
 @numba.njit(nogil=True, cache=True)
-def _pack_rgb(src, out, present):  # pragma: no cover - compiled
+def _pack_rgb(src, out, present, mark):  # pragma: no cover - compiled
     h, w = out.shape
     prev = -1
     for y in range(h):
@@ -49,9 +49,31 @@ def _pack_rgb(src, out, present):  # pragma: no cover - compiled
             v = (np.int64(src[y, x, 0]) << 16) | (np.int64(src[y, x, 1]) << 8) | np.int64(
                 src[y, x, 2])
             out[y, x] = v
-            if v != prev:
+            if mark and v != prev:
                 present[v] = 1
                 prev = v
+
+
+@numba.njit(nogil=True, cache=True)
+def _ranks_in_place(table, bg):  # pragma: no cover - compiled
+    """Presence marks (non-zero) -> ids in place: the background key 0, the other marked
+    keys 1..n in increasing order, the unmarked _UNKNOWN; returns the n keys."""
+    n = 0
+    for v in range(table.size):
+        if table[v] != 0 and v != bg:
+            n += 1
+    keys = np.empty(n, np.int64)
+    k = 0
+    for v in range(table.size):
+        if v == bg:
+            table[v] = 0
+        elif table[v] != 0:
+            keys[k] = v
+            k += 1
+            table[v] = k
+        else:
+            table[v] = _UNKNOWN
+    return keys
 
 
 @numba.njit(nogil=True, cache=True)
@@ -183,7 +205,9 @@ class ColourCoder:
         self.channels = int(channels)
         self.background = _background(background, self.channels)
         self._bg_keys = {_pack_one(self.background)} | ({0} if channels == 4 else set())
-        self._present = np.zeros(_RGB_TABLE, np.uint8) if channels == 3 else None
+        # RGB: the presence marks, made the id table in place by finish() (one 64 MB
+        # table, its pages first written by the threads that pack, not by finish)
+        self._present = np.zeros(_RGB_TABLE, np.uint32) if channels == 3 else None
         self._heads: list[np.ndarray] = []
         self._lock = threading.Lock()
         self._table: np.ndarray | None = None
@@ -197,8 +221,8 @@ class ColourCoder:
         if src.dtype != np.uint8 or src.ndim != 3 or src.shape[2] != self.channels:
             raise ValueError(f"expected an (h, w, {self.channels}) uint8 plane, got "
                              f"{src.shape} {src.dtype}")
-        if self.channels == 3:
-            _pack_rgb(src, out, self._present)  # after finish() the marks are unused
+        if self.channels == 3:  # after finish() the marks are the ids: left alone
+            _pack_rgb(src, out, self._present, self._table is None)
         else:
             _pack_rgba(src, out)
             if self.colours is not None:
@@ -212,13 +236,12 @@ class ColourCoder:
     def finish(self) -> int:
         """Fix the ids (after every plane was packed); returns n, the number of colours
         other than the background."""
+        if self.colours is not None:  # done already: the ids stay
+            return len(self.colours) - 1
         bg = np.array(sorted(self._bg_keys), dtype=np.int64)
         if self.channels == 3:
-            present = np.flatnonzero(self._present)
-            keys = present[~np.isin(present, bg)]
-            self._table = np.full(_RGB_TABLE, _UNKNOWN, np.uint32)
-            self._table[bg] = 0
-            self._table[keys] = np.arange(1, keys.size + 1, dtype=np.uint32)
+            keys = _ranks_in_place(self._present, int(bg[0]))
+            self._table = self._present
         else:
             seen = np.unique(np.concatenate(self._heads)) if self._heads else np.zeros(0, np.uint32)
             self._heads = []
