@@ -7,7 +7,7 @@ for every strip of the file without taking the GIL back in between. Otherwise ea
 strip is one ``imagecodecs.deflate_decode`` call (the same libdeflate), which holds the
 GIL between strips: with the file's own Python (reading, parsing the IFD) that is enough
 to keep a second thread waiting, so a folder read on two cores took about what one
-took (0.41 s against 0.22 s for 1000 slices of 700 x 700, ``docs/benchmarks``).
+took (0.41 s against 0.19 s for 1000 slices of 700 x 700, ``docs/benchmarks``).
 
 Both give the same pixels and refuse the same streams (corrupt, shorter or longer than
 their strip): then the function returns False and the caller leaves the file to tifffile.
@@ -33,17 +33,18 @@ __all__ = ["inflate_strips", "native_inflater"]
 # libdeflate's functions are called through their addresses, passed in as integers:
 # numba would type a ctypes function object on every call (~30 us each, under the GIL),
 # and could not cache a kernel that has one as a global.
-def _fn_type(ret, n_args):
-    word = ir.IntType(8 * np.dtype(np.uintp).itemsize)
-    return ir.FunctionType(ret(word), [word] * n_args), word
+_WORD = ir.IntType(8 * np.dtype(np.uintp).itemsize)  # size_t and pointers
+
+
+def _pointer_to(returns, n_args: int):
+    return ir.FunctionType(returns, [_WORD] * n_args).as_pointer()
 
 
 @intrinsic
 def _call0(typingctx, fn):  # pragma: no cover - compiled
-    """``fn()`` returning a pointer-sized integer (libdeflate_alloc_decompressor)."""
+    """``fn()`` returning a pointer (libdeflate_alloc_decompressor)."""
     def codegen(context, builder, signature, args):
-        fnty, _ = _fn_type(lambda w: w, 0)
-        return builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
+        return builder.call(builder.inttoptr(args[0], _pointer_to(_WORD, 0)), [])
     return types.uintp(types.uintp), codegen
 
 
@@ -51,8 +52,7 @@ def _call0(typingctx, fn):  # pragma: no cover - compiled
 def _call1(typingctx, fn, a):  # pragma: no cover - compiled
     """``fn(a)`` returning nothing (libdeflate_free_decompressor)."""
     def codegen(context, builder, signature, args):
-        fnty, _ = _fn_type(lambda w: ir.VoidType(), 1)
-        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [args[1]])
+        builder.call(builder.inttoptr(args[0], _pointer_to(ir.VoidType(), 1)), [args[1]])
         return context.get_dummy_value()
     return types.none(types.uintp, types.uintp), codegen
 
@@ -61,8 +61,8 @@ def _call1(typingctx, fn, a):  # pragma: no cover - compiled
 def _call6(typingctx, fn, a, b, c, d, e, f):  # pragma: no cover - compiled
     """``fn(a, ..., f)`` returning an int (libdeflate_zlib_decompress)."""
     def codegen(context, builder, signature, args):
-        fnty, _ = _fn_type(lambda w: ir.IntType(32), 6)
-        return builder.call(builder.inttoptr(args[0], fnty.as_pointer()), list(args[1:]))
+        fn_ptr = builder.inttoptr(args[0], _pointer_to(ir.IntType(32), 6))
+        return builder.call(fn_ptr, list(args[1:]))
     return types.int32(*([types.uintp] * 7)), codegen
 
 
@@ -75,7 +75,7 @@ def _inflate_all(alloc, free, decompress, data, offsets, counts, out,
     if handle == 0:
         return False
     ok = True
-    src, dst = data.ctypes.data, out.ctypes.data
+    src, dst = numba.uintp(data.ctypes.data), numba.uintp(out.ctypes.data)
     zero = numba.uintp(0)
     for i in range(offsets.size):
         start = i * strip_bytes
@@ -85,8 +85,8 @@ def _inflate_all(alloc, free, decompress, data, offsets, counts, out,
             ok = False
             break
         # no actual-size pointer (0): libdeflate fails unless the stream fills `size`
-        if _call6(decompress, handle, numba.uintp(src + o), numba.uintp(c),
-                  numba.uintp(dst + start), numba.uintp(size), zero) != 0:
+        if _call6(decompress, handle, src + numba.uintp(o), numba.uintp(c),
+                  dst + numba.uintp(start), numba.uintp(size), zero) != 0:
             ok = False
             break
     _call1(free, handle)
