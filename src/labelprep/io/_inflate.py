@@ -192,7 +192,8 @@ def inflate_strips(data: bytes, offsets, counts, out: np.ndarray, strip_bytes: i
     """Inflate the zlib stream ``data[offsets[i]:offsets[i] + counts[i]]`` into bytes
     ``i * strip_bytes`` onwards of ``out`` (1D uint8; the last strip may be shorter),
     every stream exactly filling its strip; False (``out`` then undefined) if one does
-    not, is corrupt or lies outside ``data``.
+    not, is corrupt, lies outside ``data`` or is at offset 0 or of 0 bytes (in a TIFF,
+    a missing strip).
 
     >>> import zlib, numpy as np
     >>> a, b = zlib.compress(b"ab"), zlib.compress(b"c")

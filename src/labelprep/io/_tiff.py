@@ -181,18 +181,18 @@ def decode_tiff_into(path: Path, out: np.ndarray) -> np.ndarray | None:
         shape, _, compression, predictor, rows, offsets, counts = layout
         strip_bytes = rows * (out.nbytes // shape[0])
         flat = out.reshape(-1).view(np.uint8)
-        for i, (offset, count) in enumerate(zip(offsets, counts)):
-            start = i * strip_bytes
-            size = min(strip_bytes, out.nbytes - start)
-            if offset == 0 or count == 0 or offset + count > len(data):
-                return None  # tifffile fills a strip at offset 0 (missing) with zeros
-            if compression == _UNCOMPRESSED:
-                if count < size:
+        # a strip at offset 0 or of 0 bytes is missing (tifffile: zeros): refused, here
+        # for raw strips and by inflate_strips for deflate ones
+        if compression != _UNCOMPRESSED:
+            if not inflate_strips(data, offsets, counts, flat, strip_bytes):
+                return None
+        else:
+            for i, (offset, count) in enumerate(zip(offsets, counts)):
+                start = i * strip_bytes
+                size = min(strip_bytes, out.nbytes - start)
+                if offset == 0 or count < size or offset + count > len(data):
                     return None
                 flat[start:start + size] = np.frombuffer(data, np.uint8, size, offset)
-        if compression != _UNCOMPRESSED and not inflate_strips(data, offsets, counts, flat,
-                                                                 strip_bytes):
-            return None
         if predictor == 2:
             imagecodecs.delta_decode(out, axis=-1 if out.ndim == 2 else -2, out=out)
     except Exception:  # noqa: BLE001 - anything unclean: tifffile reads and reports it
