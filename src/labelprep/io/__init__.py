@@ -44,6 +44,7 @@ from ._files import (
 )
 from ._journal import Journal, stamp
 from ._json import JSONReadError, read_json
+from ._label_formats import JPEG_REASON
 from ._labels import intensity_warning
 from ._lazy import is_zarr_path, open_lazy, open_lazy_labels
 from ._limits import check_fits, memory_bytes, too_big
@@ -60,7 +61,7 @@ from ._read import (
     read_image_pooled,
     verify_png,
 )
-from ._stack import JPEG_REASON, LabelStack, read_label_stack, read_stack
+from ._stack import LabelStack, read_label_stack, read_stack
 from ._write import (
     atomic_open,
     atomic_path,

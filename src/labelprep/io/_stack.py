@@ -13,8 +13,9 @@ checked as :func:`~labelprep.io.read_image` checks them.
 Colour-coded labels (RGB/RGBA slices, an RGB TIFF, a ``(z, y, x, 3|4)`` uint8 ``.npy``)
 become uint32 ids (:mod:`labelprep.io._colour`): each worker packs its decoded slice
 into the stack, and once every slice is in, one more parallel pass turns the packed
-colours into ids. JPEG is refused for labels: its lossy compression invents colours
-and values at object borders.
+colours into ids. JPEG and lossy WebP are refused for labels (their compression
+invents colours and values at object borders), and so are PNGs with 16 bits per colour
+channel (Pillow would narrow them to 8): :mod:`labelprep.io._label_formats`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .._progress import ProgressCallback, report
 from ..errors import ImageReadError
 from ._colour import ColourCoder, _workers, colours_to_labels
 from ._files import IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_key
+from ._label_formats import JPEG_REASON, check_label_format, is_jpeg_name
 from ._limits import check_fits
 from ._png import decode_png_into
 from ._read import (
@@ -48,8 +50,6 @@ from ._tiff import decode_tiff_into
 
 PathLike = str | os.PathLike
 
-JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
-               "values at object borders; save the labels as PNG or TIFF")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def list_slices(path: Path, labels: bool = True) -> list[Path]:
         raise ValueError(f"no image slices found in folder {path}")
     if labels:
         for p in slices:
-            if p.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".jfif"):
+            if is_jpeg_name(p):
                 raise ImageReadError(p, JPEG_REASON)
     return slices
 
@@ -142,8 +142,8 @@ def _pil_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
         if fast is not None:
             return fast
     with open_pil(p) as im:
-        if labels and im.format in ("JPEG", "MPO"):
-            raise ImageReadError(p, JPEG_REASON)
+        if labels:
+            check_label_format(p, im)  # JPEG, lossy WebP, 16 bits per colour channel
         out = decode_into(im, _Into(into))
         if out is None:
             return _pil_array(im, p)
@@ -156,7 +156,8 @@ def _pil_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
 def read_slice(p: Path, into: np.ndarray | None = None, labels: bool = True) -> np.ndarray:
     """One slice's pixels, as :func:`read_image` reads them; decoded straight into
     ``into`` when its shape and dtype fit (then ``into``, or a view of it, is returned).
-    For labels, JPEG (also a JPEG-compressed TIFF) is refused."""
+    For labels, JPEG (also a JPEG-compressed TIFF), lossy WebP and PNGs with 16 bits per
+    colour channel are refused (:mod:`labelprep.io._label_formats`)."""
     suffix = p.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return _tiff_slice(p, into, labels)
@@ -316,7 +317,8 @@ def read_label_stack(
     distinct colour, stack-wide: ``background`` (default black; for RGBA also every
     alpha-0 pixel) is 0, the others 1..n in the order of ``R<<16 | G<<8 | B`` (RGBA:
     ``R<<24 | G<<16 | B<<8 | A``), see :func:`colours_to_labels`. Palette PNGs keep
-    their indices, 8/16/32-bit slices their values. JPEG slices are refused.
+    their indices, 8/16/32-bit slices their values. JPEG and lossy WebP slices are
+    refused, and so are PNGs with 16 bits per colour channel.
 
     Returns
     -------
@@ -327,7 +329,8 @@ def read_label_stack(
     Raises
     ------
     FileNotFoundError, ImageReadError, ValueError
-        Missing path; unreadable or JPEG file, slices of mixed shape/dtype (naming the
+        Missing path; an unreadable file or one that cannot hold labels (JPEG, lossy
+        WebP, 16 bits per colour channel), slices of mixed shape/dtype (naming the
         file); an empty folder.
 
     See Also
@@ -367,7 +370,7 @@ def _read(path: Path, progress, labels: bool, background, workers) -> LabelStack
             out = LabelStack(arr, None, path)
     elif suffix in TIFF_SUFFIXES:
         out = _read_tiff_stack(path, labels, background, workers)
-    elif labels and suffix in (".jpg", ".jpeg", ".jpe", ".jfif"):
+    elif labels and is_jpeg_name(path):
         raise ImageReadError(path, JPEG_REASON)
     else:
         raise ImageReadError(

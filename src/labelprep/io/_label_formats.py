@@ -1,0 +1,85 @@
+"""Files that cannot hold labels: lossy compression, or colours Pillow would narrow.
+
+A label image must come back with exactly the values it was saved with: one changed
+pixel is a new object, or a voxel moved to another one. JPEG and lossy WebP invent new
+colours and values at object borders (a 64 x 64 image of 64 random colours saved as
+lossy WebP at quality 90 decodes to about 4000 colours); a PNG with 16 bits per RGB
+channel is read by Pillow with 8, which would merge colours that differ only in their
+low byte. For labels these are refused, naming the file and the reason, before any
+pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from ..errors import ImageReadError
+
+__all__ = ["JPEG_REASON", "RGB16_REASON", "WEBP_REASON", "check_label_format", "webp_is_lossy"]
+
+JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
+               "values at object borders; save the labels as PNG or TIFF")
+WEBP_REASON = ("lossy WebP cannot hold labels: its compression invents new colours and "
+               "values at object borders; save the labels as PNG, TIFF or lossless WebP")
+RGB16_REASON = ("a PNG with 16 bits per colour channel cannot be read as colour-coded "
+                "labels: Pillow reads 8 bits per channel, which would merge colours that "
+                "differ only in their low byte; save the colours with 8 bits per channel, "
+                "or the ids as a 16- or 32-bit grey image")
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+_CHUNK = struct.Struct("<4sI")
+
+
+def is_jpeg_name(path: Path) -> bool:
+    """Whether the file name says JPEG (checked before the file is opened)."""
+    return path.suffix.lower() in _JPEG_SUFFIXES
+
+
+def webp_is_lossy(path: Path) -> bool:
+    """Whether a WebP file holds any lossy (``VP8``) bitstream: a still image's, or a
+    frame's of an animation (lossless ones are ``VP8L``). Walks the RIFF chunks' headers.
+
+    >>> import io, tempfile, pathlib, numpy as np; from PIL import Image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.webp"
+    >>> Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(p, lossless=True)
+    >>> webp_is_lossy(p)
+    False
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+            return False  # not a WebP: Pillow says what it is
+
+        def walk(end: int) -> bool:
+            pos = f.tell()
+            while pos + 8 <= end:
+                f.seek(pos)
+                header = f.read(8)
+                if len(header) < 8:
+                    return False
+                kind, size = _CHUNK.unpack(header)
+                if kind == b"VP8 ":
+                    return True
+                if kind == b"ANMF":  # a frame: 16 bytes of its header, then its chunks
+                    f.seek(pos + 8 + 16)
+                    if walk(min(end, pos + 8 + size)):
+                        return True
+                pos += 8 + size + (size & 1)
+            return False
+
+        f.seek(0, 2)
+        file_end = f.tell()
+        f.seek(12)
+        return walk(file_end)
+
+
+def check_label_format(path: Path, im) -> None:
+    """Refuse an opened Pillow image that cannot hold labels (JPEG, lossy WebP, a PNG with
+    16 bits per colour channel), raising :class:`ImageReadError` naming ``path``."""
+    if im.format in ("JPEG", "MPO"):
+        raise ImageReadError(path, JPEG_REASON)
+    if im.format == "WEBP" and webp_is_lossy(path):
+        raise ImageReadError(path, WEBP_REASON)
+    if im.format == "PNG" and im.mode in ("RGB", "RGBA") and any(
+            ";16" in str(tile.args) for tile in im.tile):
+        raise ImageReadError(path, RGB16_REASON)

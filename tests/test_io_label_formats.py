@@ -1,0 +1,143 @@
+"""Files that cannot hold labels (io._label_formats): lossy WebP and PNGs with 16 bits per
+colour channel are refused for labels, naming the file, in every reader of label stacks;
+lossless WebP and 16-bit grey PNGs keep their values."""
+
+from __future__ import annotations
+
+import imagecodecs
+import numpy as np
+import pytest
+from PIL import Image
+
+from labelprep import io
+from labelprep.io._label_formats import webp_is_lossy
+
+
+def colours(rng, shape=(3, 24, 32), n=12) -> np.ndarray:
+    """Blocks of n random colours (not black) on black, shared across slices."""
+    palette = rng.integers(1, 256, (n + 1, 3), dtype=np.uint8)
+    palette[0] = 0
+    ids = rng.integers(0, n + 1, (shape[0], shape[1] // 4, shape[2] // 4))
+    return palette[ids.repeat(4, axis=1).repeat(4, axis=2)]
+
+
+def save(folder, planes, suffix=".png", **kwargs):
+    folder.mkdir()
+    for z, plane in enumerate(planes):
+        Image.fromarray(plane).save(folder / f"z{z}{suffix}", **kwargs)
+    return folder
+
+
+READERS = {
+    "read_label_stack": lambda f: io.read_label_stack(f, workers=2).labels,
+    "read_stack": io.read_stack,
+    "open_lazy": lambda f: np.asarray(io.open_lazy(f)),
+}
+
+
+def test_lossy_webp_would_invent_colours(rng):
+    """Why lossy WebP is refused: it does decode to colours that were never there."""
+    rgb = colours(rng)[0]
+    import io as bytes_io
+
+    buf = bytes_io.BytesIO()
+    Image.fromarray(rgb).save(buf, "WEBP", quality=90)
+    decoded = np.asarray(Image.open(buf))
+    assert len(np.unique(decoded.reshape(-1, 3), axis=0)) > len(np.unique(rgb.reshape(-1, 3),
+                                                                          axis=0))
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_lossy_webp_slices_refused_naming_the_file(tmp_path, rng, reader):
+    rgb = colours(rng)
+    folder = save(tmp_path / "webp", rgb, ".webp", quality=90)
+    with pytest.raises(io.ImageReadError, match=r"z0\.webp.*lossy WebP"):
+        READERS[reader](folder)
+
+
+def test_one_lossy_webp_among_lossless_slices_is_named(tmp_path, rng):
+    rgb = colours(rng, shape=(4, 24, 32))
+    folder = save(tmp_path / "mixed", rgb, ".webp", lossless=True)
+    Image.fromarray(rgb[2]).save(folder / "z2.webp", quality=95)
+    for workers in (1, 2):
+        with pytest.raises(io.ImageReadError, match=r"z2\.webp.*lossy WebP"):
+            io.read_label_stack(folder, workers=workers)
+
+
+def test_lossless_webp_slices_read_with_their_colours(tmp_path, rng):
+    rgb = colours(rng)
+    webp = io.read_label_stack(save(tmp_path / "webp", rgb, ".webp", lossless=True))
+    png = io.read_label_stack(save(tmp_path / "png", rgb))
+    np.testing.assert_array_equal(webp.labels, png.labels)
+    np.testing.assert_array_equal(webp.colours, png.colours)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_webp_is_lossy_reads_the_bitstream_kind(tmp_path, rng, alpha):
+    plane = colours(rng)[0]
+    if alpha:  # RGBA: an extended (VP8X) file with an ALPH chunk before the bitstream
+        plane = np.dstack([plane, np.full(plane.shape[:2], 200, np.uint8)])
+    Image.fromarray(plane).save(tmp_path / "lossy.webp", quality=90)
+    Image.fromarray(plane).save(tmp_path / "lossless.webp", lossless=True)
+    assert webp_is_lossy(tmp_path / "lossy.webp")
+    assert not webp_is_lossy(tmp_path / "lossless.webp")
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_webp_is_lossy_looks_inside_animation_frames(tmp_path, rng, lossless):
+    frames = [Image.fromarray(p) for p in colours(rng)]
+    path = tmp_path / "anim.webp"
+    frames[0].save(path, save_all=True, append_images=frames[1:], lossless=lossless,
+                   quality=90)
+    assert b"ANMF" in path.read_bytes()
+    assert webp_is_lossy(path) is (not lossless)
+
+
+def test_webp_is_lossy_on_other_or_truncated_bytes(tmp_path, rng):
+    (tmp_path / "a.webp").write_bytes(b"not a webp at all")
+    assert not webp_is_lossy(tmp_path / "a.webp")
+    Image.fromarray(colours(rng)[0]).save(tmp_path / "b.webp", quality=90)
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    (folder / "c.webp").write_bytes((tmp_path / "b.webp").read_bytes()[:14])
+    assert not webp_is_lossy(folder / "c.webp")  # no whole chunk header: Pillow reports it
+    with pytest.raises(io.ImageReadError, match=r"c\.webp"):
+        io.read_label_stack(folder)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("reader", READERS)
+def test_png_with_16_bits_per_colour_channel_refused(tmp_path, rng, channels, reader):
+    folder = tmp_path / "rgb16"
+    folder.mkdir()
+    for z in range(2):
+        # colours that differ only in their low byte: Pillow's 8 bits would merge them
+        plane = np.full((8, 8, channels), 0x1200, np.uint16)
+        plane[:4, :, 0] += 1
+        (folder / f"z{z}.png").write_bytes(imagecodecs.png_encode(plane))
+    with pytest.raises(io.ImageReadError, match=r"z0\.png.*16 bits per colour channel"):
+        READERS[reader](folder)
+
+
+def test_16_bit_colour_slice_among_8_bit_ones_is_named(tmp_path, rng):
+    folder = save(tmp_path / "mixed", colours(rng))
+    plane = colours(rng)[0].astype(np.uint16) << 8
+    (folder / "z1.png").write_bytes(imagecodecs.png_encode(plane))
+    with pytest.raises(io.ImageReadError, match=r"z1\.png.*16 bits per colour channel"):
+        io.read_label_stack(folder, workers=2)
+
+
+def test_16_bit_grey_png_keeps_its_values(tmp_path, rng):
+    planes = rng.integers(0, 65535, (3, 16, 16), dtype=np.uint16)
+    folder = save(tmp_path / "grey16", planes)
+    np.testing.assert_array_equal(io.read_stack(folder), planes)
+
+
+def test_image_stacks_are_not_checked_as_labels(tmp_path):
+    """Not labels: an image stack of 16-bit RGB PNGs fails as before (2D slices only),
+    not with the labels' reason."""
+    folder = tmp_path / "img"
+    folder.mkdir()
+    (folder / "z0.png").write_bytes(imagecodecs.png_encode(np.zeros((4, 4, 3), np.uint16)))
+    with pytest.raises(io.ImageReadError, match="expected a 2D slice"):
+        io.read_stack(folder, labels=False)
