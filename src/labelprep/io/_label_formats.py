@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import ImageReadError
 
-__all__ = ["JPEG_REASON", "RGB16_REASON", "WEBP_REASON", "check_label_format", "webp_is_lossy"]
+__all__ = ["JPEG_REASON", "RGB16_REASON", "WEBP_REASON", "check_label_format", "is_jpeg_name",
+           "webp_is_lossy"]
 
 JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
                "values at object borders; save the labels as PNG or TIFF")
@@ -39,7 +40,7 @@ def webp_is_lossy(path: Path) -> bool:
     """Whether a WebP file holds any lossy (``VP8``) bitstream: a still image's, or a
     frame's of an animation (lossless ones are ``VP8L``). Walks the RIFF chunks' headers.
 
-    >>> import io, tempfile, pathlib, numpy as np; from PIL import Image
+    >>> import tempfile, pathlib, numpy as np; from PIL import Image
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.webp"
     >>> Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(p, lossless=True)
     >>> webp_is_lossy(p)

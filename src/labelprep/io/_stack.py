@@ -51,7 +51,6 @@ from ._tiff import decode_tiff_into
 PathLike = str | os.PathLike
 
 
-
 @dataclass(frozen=True)
 class LabelStack:
     """A labelled stack as read from ``source``.
