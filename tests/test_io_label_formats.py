@@ -141,3 +141,22 @@ def test_image_stacks_are_not_checked_as_labels(tmp_path):
     (folder / "z0.png").write_bytes(imagecodecs.png_encode(np.zeros((4, 4, 3), np.uint16)))
     with pytest.raises(io.ImageReadError, match="expected a 2D slice"):
         io.read_stack(folder, labels=False)
+
+
+@pytest.mark.parametrize("plane, shown", [
+    (np.zeros((4, 4, 2), np.uint8), r"shape \(4, 4, 2\) \(uint8, grey \+ alpha\)"),
+    (np.zeros((4, 4, 3), np.uint16), r"shape \(4, 4, 3\) \(uint16\)"),
+])
+def test_a_first_slice_of_another_kind_says_what_it_is(tmp_path, plane, shown):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    if plane.shape[-1] == 2:
+        Image.fromarray(plane, "LA").save(folder / "z0.png")
+    else:
+        import tifffile
+
+        tifffile.imwrite(folder / "z0.tif", plane, photometric="rgb")
+    with pytest.raises(io.ImageReadError,
+                       match=r"z0\.\w+.*expected a 2D slice or 8-bit RGB/RGBA colours, got "
+                       + shown):
+        io.read_label_stack(folder)

@@ -184,7 +184,10 @@ def first_slice(slices: list[Path], labels: bool = True) -> tuple[np.ndarray, bo
     first = read_slice(slices[0], labels=labels)
     colour = labels and is_colour(first)
     if first.ndim != 2 and not colour:
-        raise ImageReadError(slices[0], f"expected a 2D slice, got shape {first.shape}")
+        got = f"shape {first.shape} ({first.dtype}"
+        got += ", grey + alpha)" if first.ndim == 3 and first.shape[-1] == 2 else ")"
+        want = "a 2D slice or 8-bit RGB/RGBA colours" if labels else "a 2D slice"
+        raise ImageReadError(slices[0], f"expected {want}, got {got}")
     return first, colour
 
 
