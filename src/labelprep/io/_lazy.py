@@ -23,16 +23,9 @@ from .._progress import ProgressCallback
 from ..errors import ImageReadError
 from ._colour import ColourCoder, _workers
 from ._files import TIFF_SUFFIXES
+from ._parallel import parallel, scratch
 from ._read import _read_npy, _reason
-from ._stack import (
-    LabelStack,
-    check_like,
-    first_slice,
-    list_slices,
-    parallel,
-    read_slice,
-    scratch,
-)
+from ._stack import LabelStack, check_like, first_slice, list_slices, read_slice
 
 PathLike = str | os.PathLike
 
