@@ -100,6 +100,19 @@ def test_colour_background_on_grey_stack_is_an_error(tmp_path, capsys):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_label_value_background_on_colour_stack_is_an_error(tmp_path, rgb, capsys, lazy):
+    """A value would be applied to the ids made from the colours: another object dropped,
+    black indexed. Refused, and nothing written."""
+    folder = save(tmp_path / "rgb", rgb)
+    assert run(tmp_path, folder, "--background", "2", *(["--lazy"] if lazy else [])) == 2
+    err = capsys.readouterr().err
+    assert "--background 2 is a label value, but the stack is colour-coded" in err
+    assert "R,G,B" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists() and not (tmp_path / "o.csv").exists()
+    assert run(tmp_path, folder, "--background", "0") == 0  # the default's value: black
+
+
 def test_bad_background_text(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, tmp_path, "--background", "1,2,300")

@@ -4,9 +4,12 @@ lossless WebP and 16-bit grey PNGs keep their values."""
 
 from __future__ import annotations
 
+import os
+
 import imagecodecs
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from labelprep import io
@@ -153,10 +156,72 @@ def test_a_first_slice_of_another_kind_says_what_it_is(tmp_path, plane, shown):
     if plane.shape[-1] == 2:
         Image.fromarray(plane, "LA").save(folder / "z0.png")
     else:
-        import tifffile
-
         tifffile.imwrite(folder / "z0.tif", plane, photometric="rgb")
     with pytest.raises(io.ImageReadError,
                        match=r"z0\.\w+.*expected a 2D slice or 8-bit RGB/RGBA colours, got "
                        + shown):
         io.read_label_stack(folder)
+
+
+@pytest.mark.parametrize("kind", ["GIF", "PNG"])
+def test_animated_slices_refused_naming_the_file(tmp_path, rng, kind):
+    """Only the first frame would be read: the others' objects lost without a word."""
+    planes = colours(rng)
+    suffix = ".gif" if kind == "GIF" else ".png"
+    folder = save(tmp_path / "anim", planes, suffix)
+    frames = [Image.fromarray(p) for p in planes[:2]]
+    frames[0].save(folder / f"z1{suffix}", save_all=True, append_images=frames[1:])
+    with pytest.raises(io.ImageReadError, match=rf"z1\{suffix}.*animated {kind} \(2 frames\)"):
+        io.read_label_stack(folder)
+
+
+LOSSY_TIFF = [c for c, codec in (("jpeg2000", "JPEG2K"), ("jpegxl", "JPEGXL"), ("webp", "WEBP"))
+              if getattr(getattr(imagecodecs, codec, None), "available", False)]
+
+
+@pytest.mark.skipif(not LOSSY_TIFF, reason="no lossy TIFF codec in this imagecodecs")
+@pytest.mark.parametrize("compression", LOSSY_TIFF)
+def test_tiffs_with_lossy_compression_refused(tmp_path, rng, compression):
+    planes = colours(rng)
+    folder = tmp_path / compression
+    folder.mkdir()
+    for z, plane in enumerate(planes):
+        tifffile.imwrite(folder / f"z{z}.tif", plane, photometric="rgb",
+                         compression=compression)
+    for read in (io.read_label_stack, io.open_lazy_labels):
+        with pytest.raises(io.ImageReadError, match=r"z0\.tif.*compressed TIFF cannot hold"):
+            read(folder)
+    tifffile.imwrite(tmp_path / "stack.tif", planes, photometric="rgb",
+                     compression=compression)
+    with pytest.raises(io.ImageReadError, match=r"stack\.tif.*compressed TIFF cannot hold"):
+        io.read_label_stack(tmp_path / "stack.tif")
+    assert io.read_stack(tmp_path / "stack.tif", labels=False).shape == planes.shape  # images
+
+
+def test_an_rgb_tiff_stack_of_16_bit_samples_is_refused(tmp_path):
+    """Not colour-coded (8 bits per channel), and no label stack either: it would be
+    indexed channel by channel."""
+    tifffile.imwrite(tmp_path / "rgb16.tif", np.zeros((2, 4, 4, 3), np.uint16),
+                     photometric="rgb")
+    with pytest.raises(io.ImageReadError, match=r"rgb16\.tif.*RGB TIFF with uint16 samples"):
+        io.read_label_stack(tmp_path / "rgb16.tif")
+    # tifffile writes a (4, y, x) array as one planar RGBA page: still the labels it was
+    labels = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    tifffile.imwrite(tmp_path / "four.tif", labels)
+    np.testing.assert_array_equal(io.read_label_stack(tmp_path / "four.tif").labels, labels)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_broken_symlink_among_slices_is_named_not_skipped(tmp_path, rng, lazy):
+    """Skipping it would shift every later slice in z."""
+    folder = save(tmp_path / "s", rng.integers(0, 5, (3, 4, 4), dtype=np.uint8))
+    os.symlink(tmp_path / "elsewhere" / "z9.png", folder / "z1b.png")
+    with pytest.raises(io.ImageReadError, match=r"z1b\.png.*symbolic link.*does not exist"):
+        io.open_lazy_labels(folder) if lazy else io.read_label_stack(folder)
+
+
+def test_names_equal_as_numbers_sort_by_name_and_odd_digits_do_not_crash():
+    names = ["z01.png", "z1.png", "z1\u00b22.png", "z10.png"]
+    for order in (names, names[::-1]):
+        assert sorted(order, key=io.natural_key) == ["z01.png", "z1.png", "z1\u00b22.png",
+                                                     "z10.png"]

@@ -210,7 +210,7 @@ def test_jpeg_tiff_labels_still_refused(tmp_path, rng):
     arr = values(rng, "u1", (16, 16, 3))
     p = write(tmp_path / "j.tif", arr, photometric="rgb", compression="jpeg")
     assert fast(p, arr) is None
-    with pytest.raises(io.ImageReadError, match="JPEG cannot hold labels"):
+    with pytest.raises(io.ImageReadError, match="JPEG-compressed TIFF cannot hold labels"):
         read_slice(p, np.empty_like(arr))
 
 
@@ -345,3 +345,27 @@ def test_hand_made_layouts_tifffile_reads_its_own_way(tmp_path):
     ndpi = tmp_path / "plain.ndpi"
     ndpi.write_bytes(plain.read_bytes())
     assert fast(ndpi, np.empty((2, 4), np.uint8)) is None
+
+
+def test_an_imagej_slice_holding_two_images_behind_one_ifd_is_refused(tmp_path, rng):
+    """ImageJ saves big stacks as one IFD followed by every image's data; tifffile reads
+    them all. Reading the first image only would drop the rest without a word."""
+    folder = tmp_path / "ij"
+    folder.mkdir()
+    planes = rng.integers(0, 9, (3, 8, 6)).astype(np.uint16)
+    for z, plane in enumerate(planes):
+        tifffile.imwrite(folder / f"z{z}.tif", plane)
+    p = folder / "z1.tif"
+    tifffile.imwrite(p, planes[:2], imagej=True)
+    data = bytearray(p.read_bytes())
+    with tifffile.TiffFile(p) as tif:
+        start = tif.pages.first.offset
+    (n,) = struct.unpack_from("<H", data, start)
+    struct.pack_into("<I", data, start + 2 + 12 * n, 0)  # no second IFD
+    p.write_bytes(bytes(data))
+    with tifffile.TiffFile(p) as tif:
+        assert len(tif.pages) == 1 and tif.series[0].shape == (2, 8, 6)
+    assert _tiff.decode_tiff_into(p, np.empty((8, 6), np.uint16)) is None
+    for workers in (1, 2):
+        with pytest.raises(io.ImageReadError, match=r"z1\.tif.*shape \(2, 8, 6\)"):
+            io.read_label_stack(folder, workers=workers)

@@ -65,7 +65,8 @@ def read_labels(path: Path, background, *, lazy: bool = False, progress=None) ->
     Colour-coded labels become ids (:func:`labelprep.io.read_label_stack`, or
     :func:`labelprep.io.open_lazy_labels` if ``lazy``) with a colour ``background`` as
     id 0, which is then the background of the build. A colour for a stack that is not
-    colour-coded raises ``ValueError`` naming ``--background``.
+    colour-coded, or a label value other than 0 for one that is, raises ``ValueError``
+    naming ``--background``.
     """
     from .. import io
 
@@ -79,6 +80,11 @@ def read_labels(path: Path, background, *, lazy: bool = False, progress=None) ->
             f"--background {','.join(map(str, colour))} is a colour, but the stack is not "
             f"colour-coded (it holds {read.labels.dtype} values): give an integer label value"
         )
+    if colour is None and read.colours is not None and background not in (0, None):
+        raise ValueError(
+            f"--background {background} is a label value, but the stack is colour-coded "
+            "(its ids are made from the colours): give the background colour as R,G,B "
+            "(default black)")
     return Labels(read.labels, read.colours, 0 if colour is not None else background)
 
 

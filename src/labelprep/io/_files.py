@@ -21,13 +21,15 @@ IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES + (".npy",)
 
 
 def natural_key(path: PathLike) -> list:
-    """Sort key where 'slice2' < 'slice10' (digits compared as numbers).
+    """Sort key where 'slice2' < 'slice10' (digits compared as numbers); names equal
+    as numbers ('z1', 'z01') are ordered by the name itself, never by the file system.
 
-    >>> sorted(["z10.png", "z2.png"], key=natural_key)
-    ['z2.png', 'z10.png']
+    >>> sorted(["z10.png", "z2.png", "z02.png"], key=natural_key)
+    ['z02.png', 'z2.png', 'z10.png']
     """
-    parts = re.split(r"(\d+)", Path(path).name)
-    return [int(p) if p.isdigit() else p.lower() for p in parts]
+    name = Path(path).name
+    parts = re.split(r"([0-9]+)", name)  # ASCII digits: int() of every one of them
+    return [[int(p) if i % 2 else p.lower() for i, p in enumerate(parts)], name]
 
 
 def _walk(root: Path):

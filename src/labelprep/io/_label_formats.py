@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import ImageReadError
 
-__all__ = ["JPEG_REASON", "RGB16_REASON", "WEBP_REASON", "check_label_format", "is_jpeg_name",
+__all__ = ["DEEP_RGB_TIFF_REASON", "JPEG_REASON", "LOSSY_TIFF_COMPRESSIONS", "RGB16_REASON",
+           "WEBP_REASON", "check_label_format", "check_tiff_compression", "is_jpeg_name",
            "webp_is_lossy"]
 
 JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
@@ -27,6 +28,22 @@ RGB16_REASON = ("a PNG with 16 bits per colour channel cannot be read as colour-
                 "labels: Pillow reads 8 bits per channel, which would merge colours that "
                 "differ only in their low byte; save the colours with 8 bits per channel, "
                 "or the ids as a 16- or 32-bit grey image")
+DEEP_RGB_TIFF_REASON = ("an RGB TIFF with {dtype} samples cannot be read as colour-coded "
+                        "labels: colours are read with 8 bits per channel; save them so, "
+                        "or the ids as a 16- or 32-bit grey image")
+LOSSY_TIFF_REASON = ("{name}-compressed TIFF cannot hold labels: that compression is "
+                     "lossy, or may be, and a changed value is a new object; save the "
+                     "labels with zlib, LZW, zstd or no compression")
+#: TIFF compressions that are lossy, or may be (JPEG 2000, JPEG XL, WebP, LERC have
+#: lossless modes the file does not tell apart without decoding): refused for labels
+LOSSY_TIFF_COMPRESSIONS = frozenset({
+    6, 7, 99, 33007, 34892,  # OJPEG, JPEG, JPEG_99, ALT_JPEG, JPEG_LOSSY
+    22610, 34934,  # JPEG XR (NDPI, standard)
+    33003, 33004, 33005, 34712,  # JPEG 2000
+    34887,  # LERC
+    34927, 50001,  # WebP
+    50002, 52546,  # JPEG XL
+})
 _JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 _CHUNK = struct.Struct("<4sI")
 
@@ -75,12 +92,25 @@ def webp_is_lossy(path: Path) -> bool:
 
 
 def check_label_format(path: Path, im) -> None:
-    """Refuse an opened Pillow image that cannot hold labels (JPEG, lossy WebP, a PNG with
-    16 bits per colour channel), raising :class:`ImageReadError` naming ``path``."""
+    """Refuse an opened Pillow image that cannot hold labels (JPEG, lossy WebP, an
+    animation, a PNG with 16 bits per colour channel), raising :class:`ImageReadError`
+    naming ``path``."""
     if im.format in ("JPEG", "MPO"):
         raise ImageReadError(path, JPEG_REASON)
     if im.format == "WEBP" and webp_is_lossy(path):
         raise ImageReadError(path, WEBP_REASON)
+    if getattr(im, "is_animated", False):
+        raise ImageReadError(path, f"an animated {im.format} ({im.n_frames} frames) cannot "
+                             "be a label slice: only its first frame would be read; save "
+                             "each frame as its own slice")
     if im.format == "PNG" and im.mode in ("RGB", "RGBA") and any(
             ";16" in str(tile.args) for tile in im.tile):
         raise ImageReadError(path, RGB16_REASON)
+
+
+def check_tiff_compression(path: Path, compression) -> None:
+    """Refuse a TIFF page whose compression (a ``tifffile.COMPRESSION`` or its code) is,
+    or may be, lossy (:data:`LOSSY_TIFF_COMPRESSIONS`), naming ``path``."""
+    if int(compression) in LOSSY_TIFF_COMPRESSIONS:
+        name = getattr(compression, "name", None) or f"compression {int(compression)}"
+        raise ImageReadError(path, LOSSY_TIFF_REASON.format(name=name))

@@ -31,7 +31,13 @@ from .._progress import ProgressCallback, report
 from ..errors import ImageReadError
 from ._colour import ColourCoder, _workers, colours_to_labels
 from ._files import IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_key
-from ._label_formats import JPEG_REASON, check_label_format, is_jpeg_name
+from ._label_formats import (
+    DEEP_RGB_TIFF_REASON,
+    JPEG_REASON,
+    check_label_format,
+    check_tiff_compression,
+    is_jpeg_name,
+)
 from ._limits import check_fits
 from ._parallel import parallel, scratch
 from ._png import decode_png_into
@@ -74,12 +80,16 @@ def list_slices(path: Path, labels: bool = True) -> list[Path]:
     """The image files directly in ``path`` (no hidden ones), in natural order; for
     labels, JPEG slices are refused naming the first."""
     slices = sorted(
-        (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-         and not p.name.startswith(".")),
+        (p for p in path.iterdir() if (p.is_file() or p.is_symlink())
+         and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
         key=natural_key,
     )
     if not slices:
         raise ValueError(f"no image slices found in folder {path}")
+    for p in slices:  # a missing slice must not shift the ones after it in z
+        if not p.exists():
+            raise ImageReadError(p, f"a symbolic link to {os.readlink(p)}, which does not "
+                                 "exist: the slice it stands for is missing")
     if labels:
         for p in slices:
             if is_jpeg_name(p):
@@ -111,12 +121,14 @@ def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
     try:
         with tifffile.TiffFile(p) as tif:
             page = tif.pages.first
-            if labels and page.compression == tifffile.COMPRESSION.JPEG:
-                raise ImageReadError(p, JPEG_REASON)
+            if labels:
+                check_tiff_compression(p, page.compression)
             # one thread per file: the slices are decoded in parallel already
-            if (into is not None and len(tif.pages) == 1 and page.shape == into.shape
-                    and page.dtype == into.dtype):
-                page.asarray(out=into, maxworkers=1)  # no series parsing for one page
+            # no series parsing for one page (but an ImageJ stack can hold its images
+            # behind one IFD)
+            if (into is not None and len(tif.pages) == 1 and not tif.is_imagej
+                    and page.shape == into.shape and page.dtype == into.dtype):
+                page.asarray(out=into, maxworkers=1)
                 return into
             series = tif.series[0]
             if (into is not None and tuple(series.shape) == into.shape
@@ -231,11 +243,17 @@ def _read_tiff_stack(path: Path, labels: bool, background, workers) -> LabelStac
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            if labels and page.compression == tifffile.COMPRESSION.JPEG:
-                raise ImageReadError(path, JPEG_REASON)
+            if labels:
+                check_tiff_compression(path, page.compression)
             colour = (labels and page.photometric == tifffile.PHOTOMETRIC.RGB
                       and tif.series[0].dtype == np.uint8 and page.samplesperpixel in (3, 4))
             separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+            # interleaved samples: an RGB image; a (3|4, y, x) array is written as planar
+            # RGB by tifffile's defaults, and read as the label stack it was
+            if (labels and not colour and page.photometric == tifffile.PHOTOMETRIC.RGB
+                    and not separate and tif.series[0].dtype != np.uint8):
+                raise ImageReadError(path, DEEP_RGB_TIFF_REASON.format(
+                    dtype=tif.series[0].dtype))
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001

@@ -21,6 +21,7 @@ streams: it returns wrong pixels for a corrupt strip.
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 from pathlib import Path
@@ -86,10 +87,17 @@ def _values(data: bytes, entry: tuple[int, int, bytes]) -> list[int] | None:
     return None if value is None else list(struct.unpack(f"{_ORDER}{count}{code}", value))
 
 
-def _software(data: bytes, entries) -> bytes:
-    """The Software tag's bytes (b"" if absent or unreadable)."""
-    kind, count, raw = entries.get(305, (2, 0, b""))
+def _ascii(data: bytes, entries, code: int) -> bytes:
+    """An ASCII tag's bytes, e.g. Software (305) (b"" if absent or unreadable)."""
+    kind, count, raw = entries.get(code, (2, 0, b""))
     return (_value_bytes(data, raw, count) or b"") if kind == 2 else b""
+
+
+def _imagej_images(data: bytes, entries) -> int:
+    """The number of images an ImageJ description (270) says the file holds (1 if none):
+    ImageJ writes big stacks as one IFD followed by all the images' data."""
+    found = re.match(rb"ImageJ=.*?\bimages=(\d+)", _ascii(data, entries, 270), re.DOTALL)
+    return int(found.group(1)) if found else 1
 
 
 def _ifd(data: bytes) -> dict[int, tuple[int, int, bytes]] | None:
@@ -138,9 +146,11 @@ def _layout(data: bytes, entries) -> tuple | None:
             or fields["photometric"] not in _PHOTOMETRIC
             or (fields["photometric"] == 2 and spp < 3)):  # page.shape (l, w, 1) then
         return None
-    if 339 not in entries and bits[0] == 32 and _software(data, entries).startswith(
+    if 339 not in entries and bits[0] == 32 and _ascii(data, entries, 305).startswith(
             b"IndicaLabsImageWriter"):
         return None  # tifffile reads its 32-bit data as float
+    if _imagej_images(data, entries) > 1:
+        return None  # tifffile reads all the images (then the slice is refused)
     dtype = _DTYPES.get((formats[0], bits[0]))
     compression, predictor = fields["compression"], fields["predictor"]
     if (dtype is None or compression not in (_UNCOMPRESSED, *_DEFLATE)
