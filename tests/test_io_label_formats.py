@@ -5,6 +5,7 @@ lossless WebP and 16-bit grey PNGs keep their values."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import imagecodecs
 import numpy as np
@@ -225,3 +226,89 @@ def test_names_equal_as_numbers_sort_by_name_and_odd_digits_do_not_crash():
     for order in (names, names[::-1]):
         assert sorted(order, key=io.natural_key) == ["z01.png", "z1.png", "z1\u00b22.png",
                                                      "z10.png"]
+
+
+# ----------------------------------------------------------------------------- palettes
+PALETTE = [0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]
+
+
+def palette_folder(folder, indices, palettes):
+    """Palette PNG slices: ``indices[z]`` with ``palettes[z]`` (None: a grey slice)."""
+    folder.mkdir()
+    for z, (plane, palette) in enumerate(zip(indices, palettes, strict=True)):
+        im = Image.fromarray(plane)
+        if palette is not None:
+            im = im.convert("P")
+            im.putpalette(palette)
+        im.save(folder / f"z{z}.png")
+    return folder
+
+
+PALETTE_READERS = {
+    "eager, 1 thread": lambda f: io.read_label_stack(f, workers=1).labels,
+    "eager, 2 threads": lambda f: io.read_label_stack(f, workers=2).labels,
+    "lazy": lambda f: np.asarray(io.open_lazy_labels(f).labels),
+}
+
+
+@pytest.mark.parametrize("reader", PALETTE_READERS)
+def test_slices_with_one_palette_keep_their_indices(tmp_path, rng, reader):
+    indices = rng.integers(0, 4, (3, 8, 8), dtype=np.uint8)
+    longer = PALETTE + [9, 9, 9]  # the same colours, one more entry
+    folder = palette_folder(tmp_path / "p", indices, [PALETTE, longer, PALETTE])
+    np.testing.assert_array_equal(PALETTE_READERS[reader](folder), indices)
+
+
+@pytest.mark.parametrize("reader", PALETTE_READERS)
+def test_slices_with_their_own_palettes_are_refused(tmp_path, rng, reader):
+    """Per-slice palettes: index 1 is red in one slice and green in the next, so one id
+    would be two objects (or an object would become background)."""
+    indices = rng.integers(0, 4, (3, 8, 8), dtype=np.uint8)
+    swapped = PALETTE[:3] + PALETTE[6:9] + PALETTE[3:6] + PALETTE[9:]
+    folder = palette_folder(tmp_path / "p", indices, [PALETTE, PALETTE, swapped])
+    with pytest.raises(io.ImageReadError,
+                       match=r"z2\.png.*palette differs from z0\.png's \(index 1 is "
+                       r"\(0, 255, 0\) here, \(255, 0, 0\) there\)"):
+        PALETTE_READERS[reader](folder)
+
+
+@pytest.mark.parametrize("first_is_palette", [True, False])
+def test_palette_and_grey_slices_are_not_mixed(tmp_path, rng, first_is_palette):
+    indices = rng.integers(0, 4, (3, 8, 8), dtype=np.uint8)
+    palettes = [PALETTE, None, PALETTE] if first_is_palette else [None, PALETTE, None]
+    folder = palette_folder(tmp_path / "p", indices, palettes)
+    what = "not a palette image" if first_is_palette else "a palette image"
+    with pytest.raises(io.ImageReadError, match=rf"z1\.png.*{what}, unlike z0\.png"):
+        io.read_label_stack(folder, workers=2)
+
+
+def test_palette_tiffs_colormaps_compared(tmp_path, rng):
+    indices = rng.integers(0, 4, (3, 8, 8), dtype=np.uint8)
+    cmap = np.zeros((3, 256), np.uint16)
+    cmap[0, 1] = cmap[1, 2] = cmap[2, 3] = 65535
+    swapped = cmap[:, [0, 2, 1, *range(3, 256)]]
+    for name, cmaps in (("same", [cmap] * 3), ("other", [cmap, swapped, cmap])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for z, c in enumerate(cmaps):
+            tifffile.imwrite(folder / f"z{z}.tif", indices[z], photometric="palette",
+                             colormap=c, compression="zlib")
+        if name == "same":
+            np.testing.assert_array_equal(io.read_label_stack(folder).labels, indices)
+        else:
+            with pytest.raises(io.ImageReadError, match=r"z1\.tif.*palette differs"):
+                io.read_label_stack(folder, workers=2)
+
+
+def test_palette_guard_survives_pickling():
+    """A dask scheduler that pickles tasks gets the reference palette, not the lock."""
+    import pickle
+
+    from labelprep.io._label_formats import PaletteGuard
+
+    guard = PaletteGuard()
+    guard.check(Path("z0.png"), bytes(PALETTE))
+    copy = pickle.loads(pickle.dumps(guard))
+    copy.check(Path("z1.png"), bytes(PALETTE))
+    with pytest.raises(io.ImageReadError, match="z2.png"):
+        copy.check(Path("z2.png"), bytes(PALETTE[3:]))

@@ -12,13 +12,14 @@ pixel is decoded.
 from __future__ import annotations
 
 import struct
+import threading
 from pathlib import Path
 
 from ..errors import ImageReadError
 
 __all__ = ["DEEP_RGB_TIFF_REASON", "JPEG_REASON", "LOSSY_TIFF_COMPRESSIONS", "RGB16_REASON",
            "WEBP_REASON", "check_label_format", "check_tiff_compression", "is_jpeg_name",
-           "webp_is_lossy"]
+           "webp_is_lossy", "PaletteGuard", "pil_palette", "tiff_palette"]
 
 JPEG_REASON = ("JPEG cannot hold labels: its lossy compression invents new colours and "
                "values at object borders; save the labels as PNG or TIFF")
@@ -114,3 +115,74 @@ def check_tiff_compression(path: Path, compression) -> None:
     if int(compression) in LOSSY_TIFF_COMPRESSIONS:
         name = getattr(compression, "name", None) or f"compression {int(compression)}"
         raise ImageReadError(path, LOSSY_TIFF_REASON.format(name=name))
+
+
+class PaletteGuard:
+    """Every slice of a stack has the palette of the first one, or none as it has none.
+
+    Palette slices keep their indices as the ids, so an index must mean one colour in
+    every slice: tools that save each slice with its own palette (optimisers, per-slice
+    quantisation, GIF writers) give the same object different ids, or make it background.
+    ``check(path, palette)`` is called with each slice's palette (RGB bytes, or None for
+    a slice without one); the first call sets the reference. Thread-safe.
+
+    >>> guard = PaletteGuard()
+    >>> guard.check(Path("z0.png"), bytes([0, 0, 0, 255, 0, 0]))
+    >>> guard.check(Path("z1.png"), bytes([0, 0, 0, 255, 0, 0, 0, 255, 0]))  # a longer one
+    >>> guard.check(Path("z2.png"), bytes([0, 0, 0, 0, 255, 0]))
+    Traceback (most recent call last):
+    ...
+    labelprep.errors.ImageReadError: cannot read z2.png: its palette differs from z0.png's ...
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: tuple[Path, bytes | None] | None = None
+
+    def __getstate__(self):  # for a dask scheduler that pickles tasks: not the lock
+        return self._first
+
+    def __setstate__(self, first) -> None:
+        self._lock, self._first = threading.Lock(), first
+
+    def check(self, path: Path, palette: bytes | None) -> None:
+        with self._lock:
+            if self._first is None:
+                self._first = (path, palette)
+                return
+        first_path, first = self._first
+        if (palette is None) != (first is None):
+            what = "a palette image" if palette is not None else "not a palette image"
+            raise ImageReadError(path, f"{what}, unlike {first_path.name}: its values would "
+                                 "mean other things than the other slices' (palette indices "
+                                 "or grey values)")
+        if palette is None or first is None:
+            return
+        n = min(len(palette), len(first)) // 3 * 3
+        if palette[:n] != first[:n]:
+            k = next(i for i in range(0, n, 3) if palette[i:i + 3] != first[i:i + 3])
+            raise ImageReadError(
+                path, f"its palette differs from {first_path.name}'s (index {k // 3} is "
+                f"{tuple(palette[k:k + 3])} here, {tuple(first[k:k + 3])} there): the same "
+                "index, one id, would be two colours; save the slices with one palette, "
+                "as RGB or as grey ids")
+
+
+def pil_palette(im) -> bytes | None:
+    """The RGB palette of an opened Pillow image in mode P, else None."""
+    if im.mode != "P":
+        return None
+    return bytes(im.getpalette("RGB") or b"")
+
+
+def tiff_palette(page) -> bytes | None:
+    """The RGB palette of a palette-colour TIFF page (its ColorMap, as 8-bit), else None."""
+    import numpy as np
+
+    colormap = page.colormap if int(page.photometric) == 3 else None
+    if colormap is None:
+        return None
+    cmap = np.asarray(colormap)
+    if cmap.max(initial=0) > 255:
+        cmap = cmap >> 8
+    return cmap.T.astype(np.uint8).tobytes()

@@ -23,6 +23,7 @@ from .._progress import ProgressCallback
 from ..errors import ImageReadError
 from ._colour import ColourCoder, _workers
 from ._files import TIFF_SUFFIXES
+from ._label_formats import PaletteGuard
 from ._parallel import parallel, scratch
 from ._read import _read_npy, _reason
 from ._stack import LabelStack, check_like, first_slice, list_slices, read_slice
@@ -163,8 +164,9 @@ def _lazy_tiff(path: Path, chunks):
 class _SliceReader:
     """One slice for dask, checked against the first; colour slices become ids."""
 
-    def __init__(self, first: np.ndarray, first_path: Path, coder: ColourCoder | None):
-        self.first, self.first_path, self.coder = first, first_path, coder
+    def __init__(self, first: np.ndarray, first_path: Path, coder: ColourCoder | None,
+                 guard: PaletteGuard):
+        self.first, self.first_path, self.coder, self.guard = first, first_path, coder, guard
         self._token = ("labelprep-slice", os.fspath(first_path), first.shape, str(first.dtype),
                        None if coder is None else coder.colours.tobytes())
 
@@ -173,7 +175,7 @@ class _SliceReader:
 
     def __call__(self, p: Path) -> np.ndarray:
         into = np.empty(self.first.shape, self.first.dtype)  # PNG: decoded into it
-        arr = read_slice(p, into, labels=True)
+        arr = read_slice(p, into, labels=True, guard=self.guard)
         check_like(p, arr, self.first, self.first_path)
         if self.coder is None:
             return arr
@@ -192,7 +194,8 @@ def _lazy_slices(path: Path, chunks, progress=None, background=None, workers=Non
     import dask.array as da
 
     slices = list_slices(path, labels=True)
-    first, colour = first_slice(slices, labels=True)
+    guard = PaletteGuard()
+    first, colour = first_slice(slices, labels=True, guard=guard)
     coder = None
     if colour:  # first pass: every slice's colours, for stack-wide ids
         coder = ColourCoder(first.shape[-1], (0, 0, 0) if background is None else background)
@@ -205,7 +208,7 @@ def _lazy_slices(path: Path, chunks, progress=None, background=None, workers=Non
 
         parallel(collect, len(slices), _workers(workers), progress)
         coder.finish()
-    read = _SliceReader(first, slices[0], coder)
+    read = _SliceReader(first, slices[0], coder, guard)
     shape = first.shape[:2] if colour else first.shape
     dtype = np.uint32 if colour else first.dtype
     planes = [

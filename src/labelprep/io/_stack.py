@@ -34,9 +34,12 @@ from ._files import IMAGE_SUFFIXES, TIFF_SUFFIXES, natural_key
 from ._label_formats import (
     DEEP_RGB_TIFF_REASON,
     JPEG_REASON,
+    PaletteGuard,
     check_label_format,
     check_tiff_compression,
     is_jpeg_name,
+    pil_palette,
+    tiff_palette,
 )
 from ._limits import check_fits
 from ._parallel import parallel, scratch
@@ -113,16 +116,21 @@ class _Into:
         pass
 
 
-def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
+def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool,
+                guard: PaletteGuard | None) -> np.ndarray:
     import tifffile
 
     if into is not None and decode_tiff_into(p, into) is not None:
+        if guard is not None:
+            guard.check(p, None)  # the fast path does not take palette TIFFs
         return into  # a plain strip TIFF (JPEG is not among them): one read, libdeflate
     try:
         with tifffile.TiffFile(p) as tif:
             page = tif.pages.first
             if labels:
                 check_tiff_compression(p, page.compression)
+            if guard is not None:
+                guard.check(p, tiff_palette(page))
             # one thread per file: the slices are decoded in parallel already
             # no series parsing for one page (but an ImageJ stack can hold its images
             # behind one IFD)
@@ -144,36 +152,46 @@ def _tiff_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
         raise ImageReadError(p, f"not a readable TIFF: {_reason(exc)}") from exc
 
 
-def _pil_slice(p: Path, into: np.ndarray | None, labels: bool) -> np.ndarray:
+def _pil_slice(p: Path, into: np.ndarray | None, labels: bool,
+               guard: PaletteGuard | None) -> np.ndarray:
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     if into is not None and p.suffix.lower() == ".png":
         fast = decode_png_into(p, into)  # libpng, one read of the file
         if fast is not None:
+            if guard is not None:
+                guard.check(p, None)  # libpng does not take palette PNGs here
             return fast
     with open_pil(p) as im:
         if labels:
             check_label_format(p, im)  # JPEG, lossy WebP, 16 bits per colour channel
         out = decode_into(im, _Into(into))
         if out is None:
-            return _pil_array(im, p)
-        load_pil(im, p)  # decoded already: checks the PNG CRCs
-        if pil_orientation(im, p) != 1:
-            return _pil_array(im, p)
+            out = _pil_array(im, p)
+        else:
+            load_pil(im, p)  # decoded already: checks the PNG CRCs
+            if pil_orientation(im, p) != 1:
+                out = _pil_array(im, p)
+        if guard is not None:
+            guard.check(p, pil_palette(im))  # read after decoding: getpalette() loads
         return out
 
 
-def read_slice(p: Path, into: np.ndarray | None = None, labels: bool = True) -> np.ndarray:
+def read_slice(p: Path, into: np.ndarray | None = None, labels: bool = True,
+               guard: PaletteGuard | None = None) -> np.ndarray:
     """One slice's pixels, as :func:`read_image` reads them; decoded straight into
     ``into`` when its shape and dtype fit (then ``into``, or a view of it, is returned).
     For labels, JPEG (also a JPEG-compressed TIFF), lossy WebP and PNGs with 16 bits per
-    colour channel are refused (:mod:`labelprep.io._label_formats`)."""
+    colour channel are refused (:mod:`labelprep.io._label_formats`). ``guard`` (a
+    :class:`PaletteGuard`) is given the slice's palette, or None."""
     suffix = p.suffix.lower()
     if suffix in TIFF_SUFFIXES:
-        return _tiff_slice(p, into, labels)
+        return _tiff_slice(p, into, labels, guard)
     if suffix == ".npy":
+        if guard is not None:
+            guard.check(p, None)
         return _read_npy(p)
-    return _pil_slice(p, into, labels)
+    return _pil_slice(p, into, labels, guard)
 
 
 def is_colour(arr: np.ndarray) -> bool:
@@ -190,9 +208,10 @@ def check_like(p: Path, arr: np.ndarray, first: np.ndarray, first_path: Path) ->
         )
 
 
-def first_slice(slices: list[Path], labels: bool = True) -> tuple[np.ndarray, bool]:
+def first_slice(slices: list[Path], labels: bool = True,
+                guard: PaletteGuard | None = None) -> tuple[np.ndarray, bool]:
     """The first slice and whether the stack is colour-coded; refuses other shapes."""
-    first = read_slice(slices[0], labels=labels)
+    first = read_slice(slices[0], labels=labels, guard=guard)
     colour = labels and is_colour(first)
     if first.ndim != 2 and not colour:
         got = f"shape {first.shape} ({first.dtype}"
@@ -204,7 +223,8 @@ def first_slice(slices: list[Path], labels: bool = True) -> tuple[np.ndarray, bo
 
 def _read_folder(path: Path, progress, labels: bool, background, workers) -> LabelStack:
     slices = list_slices(path, labels)
-    first, colour = first_slice(slices, labels)
+    guard = PaletteGuard() if labels else None
+    first, colour = first_slice(slices, labels, guard)
     plane = first.shape[:2]
     dtype = np.dtype(np.uint32) if colour else first.dtype
     check_fits(len(slices) * int(np.prod(plane)) * dtype.itemsize, path,
@@ -219,7 +239,7 @@ def _read_folder(path: Path, progress, labels: bool, background, workers) -> Lab
         else:
             # RGB(A) from libpng: the first slice's shape; from Pillow: RGBX
             into = scratch(first.shape) if colour else out
-            arr = read_slice(p, into, labels)
+            arr = read_slice(p, into, labels, guard)
             check_like(p, arr, first, slices[0])
         if coder is not None:
             coder.pack(arr, out)

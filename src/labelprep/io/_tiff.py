@@ -45,9 +45,10 @@ _UNCOMPRESSED, _DEFLATE = 1, (8, 32946)
 _DTYPES = {(1, 8): "u1", (1, 16): "u2", (1, 32): "u4", (1, 64): "u8",
            (2, 8): "i1", (2, 16): "i2", (2, 32): "i4", (2, 64): "i8",
            (3, 16): "f2", (3, 32): "f4", (3, 64): "f8"}
-# grey (white or black is zero), RGB, palette (page.asarray() returns the indices); not
-# YCbCr, whose chroma is subsampled unless a tag says otherwise, CMYK, Lab, ...
-_PHOTOMETRIC = {0, 1, 2, 3}
+# grey (white or black is zero), RGB; not palette (3: tifffile reads those, and the
+# folder reader compares their ColorMaps), YCbCr, whose chroma is subsampled unless a tag
+# says otherwise, CMYK, Lab, ...
+_PHOTOMETRIC = {0, 1, 2}
 # tags the fast path reads
 _LAYOUT = {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 339}
 # tags that do not change what page.asarray() returns (metadata); any other tag, e.g.
