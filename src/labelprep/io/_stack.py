@@ -321,8 +321,9 @@ def read_label_stack(
     ------
     FileNotFoundError, ImageReadError, ValueError
         Missing path; an unreadable file or one that cannot hold labels (JPEG, lossy
-        WebP, 16 bits per colour channel), slices of mixed shape/dtype (naming the
-        file); an empty folder.
+        WebP or TIFF compression, 16 bits per colour channel, an animation, a palette
+        other than the first slice's), a broken symlink, slices of mixed shape/dtype
+        (naming the file); an empty folder.
 
     See Also
     --------
