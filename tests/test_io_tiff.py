@@ -369,3 +369,16 @@ def test_an_imagej_slice_holding_two_images_behind_one_ifd_is_refused(tmp_path, 
     for workers in (1, 2):
         with pytest.raises(io.ImageReadError, match=r"z1\.tif.*shape \(2, 8, 6\)"):
             io.read_label_stack(folder, workers=workers)
+
+
+def test_a_tiff_of_garbage_after_its_header_says_its_structure_is_broken(tmp_path, rng):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    plane = rng.integers(0, 9, (8, 6)).astype(np.uint16)
+    for z in range(3):
+        tifffile.imwrite(folder / f"z{z}.tif", plane)
+    noise = np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    (folder / "z1.tif").write_bytes(b"II*\x00" + noise)
+    with pytest.raises(io.ImageReadError,
+                       match=r"z1\.tif: not a readable TIFF: its structure is broken"):
+        io.read_label_stack(folder)

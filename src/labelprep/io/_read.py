@@ -29,6 +29,8 @@ PathLike = str | os.PathLike
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "too big for this machine's memory"
+    if isinstance(exc, (IndexError, KeyError)):  # a parser walked off its structure
+        return f"its structure is broken ({type(exc).__name__}: {exc})"
     text = str(exc) or type(exc).__name__
     return f"{text} ({type(exc).__name__})" if type(exc).__name__ not in text else text
 
