@@ -80,8 +80,8 @@ class LabelStack:
 
 # ----------------------------------------------------------------------------- slices
 def list_slices(path: Path, labels: bool = True) -> list[Path]:
-    """The image files directly in ``path`` (no hidden ones), in natural order; for
-    labels, JPEG slices are refused naming the first."""
+    """The image files directly in ``path`` (no hidden ones), in natural order; a broken
+    symlink among them is refused, and for labels JPEG slices, naming the first."""
     slices = sorted(
         (p for p in path.iterdir() if (p.is_file() or p.is_symlink())
          and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
@@ -90,7 +90,7 @@ def list_slices(path: Path, labels: bool = True) -> list[Path]:
     if not slices:
         raise ValueError(f"no image slices found in folder {path}")
     for p in slices:  # a missing slice must not shift the ones after it in z
-        if not p.exists():
+        if p.is_symlink() and not p.exists():
             raise ImageReadError(p, f"a symbolic link to {os.readlink(p)}, which does not "
                                  "exist: the slice it stands for is missing")
     if labels:
