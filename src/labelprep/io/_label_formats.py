@@ -105,7 +105,7 @@ def check_label_format(path: Path, im) -> None:
                              "be a label slice: only its first frame would be read; save "
                              "each frame as its own slice")
     if im.format == "PNG" and im.mode in ("RGB", "RGBA") and any(
-            ";16" in str(tile.args) for tile in im.tile):
+            ";16" in str(tile[3]) for tile in im.tile):  # (codec, extents, offset, rawmode)
         raise ImageReadError(path, RGB16_REASON)
 
 
